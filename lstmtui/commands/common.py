@@ -1,0 +1,128 @@
+"""Options shared by every command that takes them, with one name and one meaning everywhere."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from lstmtui.core.config import INPUT_MODES, TrainConfig
+from lstmtui.core.errors import ConfigError
+
+D = TrainConfig()
+
+
+def parse_duration(text: str) -> float:
+    """Parse '90', '90s', '15m', '1.5h' into seconds."""
+    text = text.strip().lower()
+    scale = {"s": 1.0, "m": 60.0, "h": 3600.0}
+    try:
+        if text and text[-1] in scale:
+            return float(text[:-1]) * scale[text[-1]]
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (use e.g. 90s, 15m, 1h)") from None
+
+
+def add_home_option(parser: argparse.ArgumentParser) -> None:
+    """--home: where profiles live (default: LSTMTUI_HOME or the user data directory)."""
+    parser.add_argument(
+        "--home",
+        type=Path,
+        default=None,
+        help="profile directory root (default: $LSTMTUI_HOME or the platform's user data directory)",
+    )
+
+
+def add_corpus_options(parser: argparse.ArgumentParser) -> None:
+    """Options for reading and cleaning the corpus."""
+    g = parser.add_argument_group("corpus")
+    g.add_argument("--encoding", default="utf-8", help="text encoding of the corpus (default: utf-8)")
+    g.add_argument("--no-nfc", action="store_true", help="skip Unicode NFC normalisation (default: normalise)")
+    g.add_argument("--lowercase", action="store_true", help="lowercase the corpus (default: off)")
+    g.add_argument(
+        "--min-char-count",
+        type=int,
+        default=0,
+        help="map characters seen fewer times than this to one unknown symbol (default: 0, off)",
+    )
+    g.add_argument(
+        "--val-fraction",
+        type=float,
+        default=D.val_fraction,
+        help=f"share of the corpus (its tail) held out for validation (default: {D.val_fraction})",
+    )
+
+
+def add_training_options(parser: argparse.ArgumentParser) -> None:
+    """Model and optimisation options, shared by `train`, the TUI and `bench`."""
+    g = parser.add_argument_group("model")
+    g.add_argument("--hidden", type=int, default=D.hidden, help=f"LSTM hidden units per layer (default: {D.hidden})")
+    g.add_argument("--layers", type=int, default=D.layers, help=f"stacked LSTM layers (default: {D.layers})")
+    g.add_argument("--dropout", type=float, default=D.dropout, help=f"dropout between layers and before the head (default: {D.dropout})")
+    g.add_argument("--input", choices=INPUT_MODES, default=D.input, help=f"input encoding (default: {D.input})")
+    g.add_argument("--embedding-dim", type=int, default=D.embedding_dim, help=f"embedding width for --input embedding (default: {D.embedding_dim})")
+    g = parser.add_argument_group("training")
+    g.add_argument("--seq-len", type=int, default=D.seq_len, help=f"characters per stream per step (truncated BPTT length) (default: {D.seq_len})")
+    g.add_argument("--batch", type=int, default=D.batch, help=f"parallel streams per step (default: {D.batch})")
+    g.add_argument("--epochs", type=int, default=D.epochs, help=f"passes over the training split (default: {D.epochs})")
+    g.add_argument("--lr", type=float, default=D.lr, help=f"peak Adam learning rate (default: {D.lr})")
+    g.add_argument("--min-lr-ratio", type=float, default=D.min_lr_ratio, help=f"final learning rate as a share of the peak after cosine decay (default: {D.min_lr_ratio})")
+    g.add_argument("--warmup-steps", type=int, default=D.warmup_steps, help=f"linear learning-rate warm-up steps (default: {D.warmup_steps})")
+    g.add_argument("--grad-clip", type=float, default=D.grad_clip, help=f"clip the gradient norm to this, 0 for off (default: {D.grad_clip})")
+    g.add_argument("--seed", type=int, default=D.seed, help=f"random seed; full determinism on CPU (default: {D.seed})")
+    g.add_argument("--device", default=D.device, help="auto, cpu, cuda, cuda:N or mps (default: auto)")
+    g.add_argument("--threads", type=int, default=D.threads, help="torch CPU threads, 0 for torch's choice (default: 0)")
+    g.add_argument("--max-steps", type=int, default=D.max_steps, help="stop after this many steps, 0 for no limit (default: 0)")
+    g.add_argument("--time-budget", type=parse_duration, default=D.time_budget_s, metavar="DURATION", help="fit training into this wall time, e.g. 15m (default: off)")
+    g = parser.add_argument_group("monitoring")
+    g.add_argument("--eval-every", type=int, default=D.eval_every, help=f"validate every N steps besides each epoch end, 0 for epoch ends only (default: {D.eval_every})")
+    g.add_argument("--eval-max-chars", type=int, default=D.eval_max_chars, help=f"at most this many validation characters per mid-epoch check; epoch ends use all (default: {D.eval_max_chars})")
+    g.add_argument("--sample-every", type=int, default=D.sample_every, help=f"print a sample every N steps, 0 for epoch ends only (default: {D.sample_every})")
+    g.add_argument("--sample-length", type=int, default=D.sample_length, help=f"characters per sample (default: {D.sample_length})")
+    g.add_argument("--sample-temperature", type=float, default=D.sample_temperature, help=f"temperature of training samples (default: {D.sample_temperature})")
+    g.add_argument("--early-stop", type=int, default=D.early_stop_patience, metavar="EPOCHS", help="stop after this many epochs without a better validation loss, 0 for off (default: 0)")
+    g.add_argument("--save-every", type=float, default=D.save_every_min, metavar="MINUTES", help=f"also save the profile every N minutes (default: {D.save_every_min})")
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """Build and validate a TrainConfig from parsed options."""
+    config = TrainConfig(
+        hidden=args.hidden,
+        layers=args.layers,
+        dropout=args.dropout,
+        input=args.input,
+        embedding_dim=args.embedding_dim,
+        seq_len=args.seq_len,
+        batch=args.batch,
+        epochs=args.epochs,
+        lr=args.lr,
+        min_lr_ratio=args.min_lr_ratio,
+        warmup_steps=args.warmup_steps,
+        grad_clip=args.grad_clip,
+        seed=args.seed,
+        val_fraction=args.val_fraction,
+        device=args.device,
+        threads=args.threads,
+        eval_every=args.eval_every,
+        eval_max_chars=args.eval_max_chars,
+        sample_every=args.sample_every,
+        sample_length=args.sample_length,
+        sample_temperature=args.sample_temperature,
+        early_stop_patience=args.early_stop,
+        save_every_min=args.save_every,
+        max_steps=args.max_steps,
+        time_budget_s=args.time_budget,
+    )
+    if args.min_char_count < 0:
+        raise ConfigError(f"--min-char-count must be 0 or more, not {args.min_char_count}")
+    return config.validate()
+
+
+def explicit_options(parser: argparse.ArgumentParser, argv: list[str]) -> set[str]:
+    """The dest names of options the user actually typed (to tell overrides from defaults)."""
+    typed = set()
+    for action in parser._actions:  # argparse keeps no public record of what was typed
+        for opt in action.option_strings:
+            if any(a == opt or a.startswith(opt + "=") for a in argv):
+                typed.add(action.dest)
+    return typed

@@ -1,0 +1,42 @@
+"""`lstmtui [CORPUS...]`: open the Textual app (the default command)."""
+
+from __future__ import annotations
+
+import argparse
+
+from lstmtui.commands.common import add_corpus_options, add_home_option, add_training_options
+
+EPILOG = """headless commands:
+  lstmtui train CORPUS        train without the TUI (rich progress or plain lines)
+  lstmtui generate --profile NAME   stream text from a trained profile
+  lstmtui profiles ...        list, show, rm, rename, export, import profiles
+  lstmtui bench               measure speed and time-to-quality on this machine
+run `lstmtui COMMAND --help` for each one's options."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Parser for the TUI: corpus paths, an optional profile, and the training options."""
+    parser = argparse.ArgumentParser(
+        prog="lstmtui",
+        description="Train a character-level LSTM on any text and watch it learn and write, live.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "corpus",
+        nargs="*",
+        help="text file(s) or a directory to train on (default: the bundled sample corpus)",
+    )
+    parser.add_argument("--profile", help="open this saved profile (train it further or generate from it)")
+    add_home_option(parser)
+    add_corpus_options(parser)
+    add_training_options(parser)
+    parser.set_defaults(handler=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Start the Textual app."""
+    from lstmtui.tui.launch import launch  # textual is imported only here
+
+    return launch(args)

@@ -1,0 +1,1 @@
+"""The engine: corpus, model, training, sampling, profiles. Never imports textual."""

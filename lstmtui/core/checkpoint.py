@@ -1,0 +1,120 @@
+"""What a profile holds for a model and a training session, and how to rebuild them from it.
+
+Tensor groups: ``best`` and ``latest`` (model weights), ``optim`` (Adam moments and step counts,
+flattened as ``<param index>.<name>``), ``state`` (carried hidden state and torch RNG state).
+Everything else (configs, vocabulary, progress, history, optimizer hyper-parameters, Python and
+numpy RNG states) is JSON in the profile's metadata.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import numpy as np
+import torch
+
+from lstmtui import __version__
+from lstmtui.core.config import ModelConfig
+from lstmtui.core.errors import ProfileError
+from lstmtui.core.model import CharLSTM
+
+SAMPLING_DEFAULTS: dict[str, Any] = {"temperature": 0.8, "top_k": 0, "top_p": 1.0, "beam": 0, "length": 500}
+HIDDEN_POLICY = "carry-within-epoch-reset-at-epoch-start"
+
+
+def cpu_state_dict(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """A detached CPU copy of a model's weights, safe to keep while training goes on."""
+    return {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
+
+
+def optimizer_to_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], list[dict[str, Any]]]:
+    """Split an optimizer state into flat tensors and JSON-ready parameter groups."""
+    sd = optimizer.state_dict()
+    tensors: dict[str, torch.Tensor] = {}
+    for index, per_param in sd["state"].items():
+        for key, value in per_param.items():
+            tensor = value if torch.is_tensor(value) else torch.tensor(value)
+            tensors[f"{index}.{key}"] = tensor.detach().to("cpu", copy=True).contiguous()
+    groups = [{k: (list(v) if isinstance(v, tuple) else v) for k, v in g.items()} for g in sd["param_groups"]]
+    return tensors, groups
+
+
+def optimizer_from_tensors(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], groups: list[dict[str, Any]]) -> None:
+    """Load an optimizer state saved by optimizer_to_tensors."""
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    for name, tensor in tensors.items():
+        index, _, key = name.partition(".")
+        state.setdefault(int(index), {})[key] = tensor
+    groups = [{k: (tuple(v) if k == "betas" else v) for k, v in g.items()} for g in groups]
+    optimizer.load_state_dict({"state": state, "param_groups": groups})
+
+
+def rng_json() -> dict[str, Any]:
+    """Python and numpy RNG states as JSON (torch's goes into a tensor group)."""
+    version, internal, gauss = random.getstate()
+    np_state = np.random.get_state()
+    return {
+        "python": [version, list(internal), gauss],
+        "numpy": [np_state[0], np_state[1].tolist(), int(np_state[2]), int(np_state[3]), float(np_state[4])],
+    }
+
+
+def restore_rng_json(data: dict[str, Any]) -> None:
+    """Restore RNG states written by rng_json."""
+    if "python" in data:
+        version, internal, gauss = data["python"]
+        random.setstate((version, tuple(internal), gauss))
+    if "numpy" in data:
+        name, keys, pos, has_gauss, cached = data["numpy"]
+        np.random.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
+
+
+def build_meta(**parts: Any) -> dict[str, Any]:
+    """Assemble profile metadata; the store adds format_version, name and timestamps."""
+    meta = {"lstmtui_version": __version__, "torch_version": torch.__version__}
+    meta.update(parts)
+    meta.setdefault("sampling", dict(SAMPLING_DEFAULTS))
+    return meta
+
+
+def model_from_meta(meta: dict[str, Any], name: str) -> CharLSTM:
+    """Build an untrained CharLSTM of the profile's architecture (sizes validated first)."""
+    try:
+        config = ModelConfig.from_dict(meta["model"])
+    except (KeyError, TypeError) as exc:
+        raise ProfileError(f"profile {name}: model settings are missing or malformed ({exc})") from None
+    if config.vocab_size != len(meta.get("vocab", [])):
+        raise ProfileError(f"profile {name}: vocabulary has {len(meta.get('vocab', []))} symbols, model expects {config.vocab_size}")
+    return CharLSTM(config)
+
+
+def load_weights(model: torch.nn.Module, weights: dict[str, torch.Tensor], name: str) -> None:
+    """Load weights into a model, turning shape or key mismatches into a ProfileError."""
+    try:
+        model.load_state_dict(weights, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise ProfileError(f"profile {name}: weights do not fit the model ({first})") from None
+    for key, value in weights.items():
+        if value.is_floating_point() and not torch.isfinite(value).all():
+            raise ProfileError(f"profile {name}: weights in {key} are not finite")
+
+
+def load_model(store, name: str, which: str = "best", device: str | torch.device = "cpu"):
+    """Load a profile's model (best or latest weights) in eval mode, with its vocabulary and meta."""
+    from lstmtui.core.corpus import Vocab
+
+    if which not in ("best", "latest"):
+        raise ProfileError(f"--which must be best or latest, not {which!r}")
+    meta = store.load_meta(name)
+    model = model_from_meta(meta, name)
+    try:
+        weights = store.load_tensors(name, which)
+    except ProfileError:
+        if which != "best":
+            raise
+        weights = store.load_tensors(name, "latest")
+    load_weights(model, weights, name)
+    model.to(device).eval()
+    return model, Vocab.from_list(meta["vocab"]), meta

@@ -57,8 +57,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if argv and argv[0] in SUBCOMMANDS:
             args = build_subcommand_parser().parse_args(argv)
-            return int(args.handler(args) or 0)
-        args = build_parser().parse_args(argv)
+        else:
+            args = build_parser().parse_args(argv)
+        args.argv = argv  # lets a command tell typed options from defaults
         return int(args.handler(args) or 0)
     except LstmtuiError as exc:
         print(f"lstmtui: error: {exc}", file=sys.stderr)

@@ -126,3 +126,27 @@ def explicit_options(parser: argparse.ArgumentParser, argv: list[str]) -> set[st
             if any(a == opt or a.startswith(opt + "=") for a in argv):
                 typed.add(action.dest)
     return typed
+
+
+def cleaning_from_args(args: argparse.Namespace):
+    """CleaningOptions from the corpus options."""
+    from lstmtui.core.corpus import CleaningOptions
+
+    return CleaningOptions(
+        encoding=args.encoding,
+        nfc=not args.no_nfc,
+        lowercase=args.lowercase,
+        min_char_count=args.min_char_count,
+    )
+
+
+def overrides_from_args(args: argparse.Namespace) -> dict:
+    """The training settings the user typed, which override a continued profile's saved ones."""
+    parser = getattr(args, "parser", None)
+    argv = getattr(args, "argv", None)
+    if parser is None or argv is None:
+        return {}
+    config = config_from_args(args).to_dict()
+    typed = explicit_options(parser, list(argv))
+    rename = {"early_stop": "early_stop_patience", "save_every": "save_every_min", "time_budget": "time_budget_s"}
+    return {rename.get(k, k): config[rename.get(k, k)] for k in typed if rename.get(k, k) in config}

@@ -31,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_home_option(parser)
     add_corpus_options(parser)
     add_training_options(parser)
-    parser.set_defaults(handler=run)
+    parser.set_defaults(handler=run, parser=parser)
     return parser
 
 

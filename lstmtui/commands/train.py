@@ -1,0 +1,265 @@
+"""`lstmtui train CORPUS`: headless training with a rich progress display or plain lines."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import IO
+
+from lstmtui.commands.common import (
+    add_corpus_options,
+    add_home_option,
+    add_training_options,
+    cleaning_from_args,
+    config_from_args,
+    overrides_from_args,
+)
+
+PLAIN_EVERY_S = 5.0
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Register `train`."""
+    parser = subparsers.add_parser(
+        "train",
+        help="train a model without the TUI",
+        description="Train a character-level LSTM on CORPUS and save it as a profile.",
+    )
+    parser.add_argument("corpus", nargs="*", help="text file(s), a directory, or - for stdin (default with --profile: the profile's corpus)")
+    parser.add_argument("--profile", help="profile to create or continue (default: a new one named after the corpus)")
+    parser.add_argument("--extend-vocab", action="store_true", help="when fine-tuning, grow the vocabulary with the new corpus's characters (default: refuse them)")
+    parser.add_argument("--log-jsonl", type=Path, metavar="FILE", help="write every event as one JSON object per line to FILE")
+    parser.add_argument("--plain", action="store_true", help="plain progress lines even on a terminal (default: rich display on a terminal)")
+    add_home_option(parser)
+    add_corpus_options(parser)
+    add_training_options(parser)
+    parser.set_defaults(handler=run, parser=parser)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train until done, stopped (Ctrl+C, SIGTERM, SIGHUP) or failed; the profile keeps the work."""
+    from lstmtui.core.corpus import default_corpus_path
+    from lstmtui.core.profiles import ProfileStore, validate_name
+    from lstmtui.core.training import TrainingSession
+
+    config = config_from_args(args)
+    store = ProfileStore(args.home)
+    paths = list(args.corpus)
+    if args.profile:
+        name = validate_name(args.profile)
+    else:
+        if not paths:
+            paths = [str(default_corpus_path())]
+        stem = "stdin" if paths[0] == "-" else Path(paths[0]).stem or Path(paths[0]).name
+        name = store.unique_name(stem)
+    session = TrainingSession(
+        paths,
+        config,
+        profile=name,
+        store=store,
+        cleaning=cleaning_from_args(args),
+        extend_vocab=args.extend_vocab,
+        overrides=overrides_from_args(args),
+    )
+    log = args.log_jsonl.open("a", encoding="utf-8") if args.log_jsonl else None
+    rich_display = sys.stdout.isatty() and not args.plain
+    reporter = RichReporter(session) if rich_display else PlainReporter(sys.stdout)
+    session.subscribe(reporter)
+    if log is not None:
+        session.subscribe(JsonlWriter(log))
+    stop_signal = _install_stop_handlers(session)
+    thread = session.start()
+    try:
+        while thread.is_alive():
+            thread.join(0.2)
+    finally:
+        reporter.close()
+        if log is not None:
+            log.close()
+    result = session.result
+    if result is not None and result.kind == "failed":
+        print(f"lstmtui: error: {result.message}", file=sys.stderr)
+        return 2
+    if result is not None and getattr(result, "reason", "") == "diverged":
+        print(f"lstmtui: error: {result.message}", file=sys.stderr)
+        return 2
+    if stop_signal:
+        return 128 + stop_signal[0]
+    return 0
+
+
+def _install_stop_handlers(session) -> list[int]:
+    """Ctrl+C, SIGTERM and SIGHUP stop at a step boundary and save; a second Ctrl+C quits at once."""
+    received: list[int] = []
+
+    def handler(signum, frame):  # noqa: ARG001 - signal handler signature
+        if received and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        received.append(signum)
+        print(f"\nstopping at the next step and saving (signal {signal.Signals(signum).name})...", file=sys.stderr, flush=True)
+        session.stop()
+
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+            if sig is not None:
+                signal.signal(sig, handler)
+    return received
+
+
+def _fmt_time(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "?"
+    seconds = int(seconds)
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
+
+
+def _fmt_loss(value: float | None) -> str:
+    return "-" if value is None or not math.isfinite(value) else f"{value:.4f}"
+
+
+class JsonlWriter:
+    """Writes each event as one JSON line (the --log-jsonl format)."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+
+    def __call__(self, event) -> None:
+        self.stream.write(json.dumps(event.to_dict(), default=_json_default) + "\n")
+        if event.kind != "step":
+            self.stream.flush()
+
+
+def _json_default(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return str(value)
+
+
+class PlainReporter:
+    """Plain progress lines for logs and pipes: a step line every few seconds, every epoch and sample."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+        self.last = 0.0
+
+    def _print(self, text: str) -> None:
+        try:
+            print(text, file=self.stream, flush=True)
+        except (BrokenPipeError, ValueError):
+            pass
+
+    def __call__(self, event) -> None:
+        kind = event.kind
+        now = time.monotonic()
+        if kind == "step":
+            if now - self.last >= PLAIN_EVERY_S:
+                self.last = now
+                self._print(
+                    f"step {event.step}/{event.total_steps} epoch {event.epoch + 1} loss {event.loss:.4f} "
+                    f"lr {event.lr:.2e} {event.chars_per_s:,.0f} chars/s eta {_fmt_time(event.eta_s)}"
+                )
+        elif kind == "epoch":
+            self._print(
+                f"epoch {event.epoch} step {event.step}: train {_fmt_loss(event.train_loss)} val {_fmt_loss(event.val_loss)} nats "
+                f"({_fmt_loss(event.val_bpc)} bits/char) best {_fmt_loss(event.best_val_loss)} "
+                f"{event.chars_per_s:,.0f} chars/s elapsed {_fmt_time(event.elapsed_s)}"
+            )
+        elif kind == "eval":
+            self._print(f"step {event.step}: val {_fmt_loss(event.val_loss)} nats ({_fmt_loss(event.val_bpc)} bits/char)")
+        elif kind == "sample":
+            self._print(f"--- sample (step {event.step}, temperature {event.temperature}) ---\n{event.text}\n---")
+        elif kind == "checkpoint":
+            if event.reason not in ("best", "periodic"):
+                self._print(f"saved profile {event.profile} ({event.reason}) in {event.seconds:.2f}s")
+        elif kind == "warning":
+            self._print(f"warning: {event.message}")
+        elif kind == "state" and event.state in ("preparing", "training") and event.detail == "":
+            if event.state == "preparing":
+                self._print("preparing corpus...")
+        elif kind == "finished":
+            self._print(
+                f"finished ({event.reason}) at step {event.step}, epoch {event.epoch}: best val {_fmt_loss(event.best_val_loss)} nats "
+                f"({_fmt_loss(event.best_val_bpc)} bits/char) in {_fmt_time(event.elapsed_s)}"
+                + (f" - {event.message}" if event.message else "")
+            )
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+class RichReporter:
+    """A live rich progress bar with loss, validation and throughput; samples printed above it."""
+
+    def __init__(self, session) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.session = session
+        self.console = Console()
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total}"),
+            TextColumn("loss [cyan]{task.fields[loss]}"),
+            TextColumn("val [magenta]{task.fields[val]}"),
+            TextColumn("{task.fields[rate]} ch/s"),
+            TextColumn("eta {task.fields[eta]}"),
+            console=self.console,
+            refresh_per_second=4,
+        )
+        self.task = self.progress.add_task("preparing", total=None, loss="-", val="-", rate="-", eta="?")
+        self.val = "-"
+        self.progress.start()
+
+    def __call__(self, event) -> None:
+        kind = event.kind
+        p = self.progress
+        if kind == "prepare":
+            p.update(self.task, description=f"{event.stage}", completed=event.done, total=event.total or None)
+        elif kind == "step":
+            p.update(
+                self.task,
+                description=f"epoch {event.epoch + 1}",
+                completed=event.step,
+                total=event.total_steps,
+                loss=f"{event.loss:.3f}",
+                val=self.val,
+                rate=f"{event.chars_per_s:,.0f}",
+                eta=_fmt_time(event.eta_s),
+            )
+        elif kind in ("epoch", "eval"):
+            self.val = f"{event.val_loss:.3f} ({event.val_bpc:.2f} bpc)"
+            p.update(self.task, val=self.val)
+            if kind == "epoch":
+                p.console.print(
+                    f"[bold]epoch {event.epoch}[/] train {event.train_loss:.4f}  val {event.val_loss:.4f} nats "
+                    f"({event.val_bpc:.3f} bits/char)  best {event.best_val_loss:.4f}  {event.chars_per_s:,.0f} chars/s"
+                )
+        elif kind == "sample":
+            from rich.panel import Panel
+            from rich.text import Text
+
+            p.console.print(Panel(Text(event.text), title=f"sample · step {event.step} · T={event.temperature}", expand=False))
+        elif kind == "warning":
+            p.console.print(f"[yellow]warning:[/] {event.message}")
+        elif kind == "checkpoint" and event.reason not in ("best", "periodic"):
+            p.console.print(f"[green]saved[/] profile {event.profile} ({event.reason})")
+        elif kind == "finished":
+            p.console.print(
+                f"[bold green]finished[/] ({event.reason}) at step {event.step}: best val {_fmt_loss(event.best_val_loss)} nats "
+                f"({_fmt_loss(event.best_val_bpc)} bits/char) in {_fmt_time(event.elapsed_s)}"
+                + (f" - {event.message}" if event.message else "")
+            )
+
+    def close(self) -> None:
+        """Stop the live display."""
+        self.progress.stop()

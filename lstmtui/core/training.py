@@ -398,12 +398,13 @@ class TrainingSession:
                 if not ok:
                     bad_steps += 1
                     self.lr_scale *= 0.5
-                    self._emit(WarningEvent(step=self.step, message=f"non-finite loss at step {self.step}: step skipped, learning rate halved"))
-                    if bad_steps >= MAX_BAD_STEPS:
+                    note = self._recover_weights(model)
+                    self._emit(WarningEvent(step=self.step, message=f"non-finite loss at step {self.step}: step skipped, learning rate halved{note or ''}"))
+                    if bad_steps >= MAX_BAD_STEPS or note is None:
                         reason = "diverged"
                         message = (
-                            f"training diverged: {bad_steps} non-finite steps in a row even after lowering the "
-                            f"learning rate; the last finite weights were kept. Try a lower --lr"
+                            f"training diverged: {bad_steps} non-finite step(s) in a row even after lowering the "
+                            f"learning rate; no non-finite weights were kept. Try a lower --lr"
                         )
                         break
                     self.hidden = None
@@ -514,6 +515,29 @@ class TrainingSession:
         self.optimizer.step()
         self.hidden = (state[0].detach(), state[1].detach())
         return value, True
+
+    def _recover_weights(self, model: CharLSTM) -> str | None:
+        """If the weights themselves went non-finite, go back to the best finite ones.
+
+        Returns a note for the warning, '' when the weights were fine, None when nothing finite is left.
+        """
+        with torch.no_grad():
+            if all(torch.isfinite(p).all() for p in model.parameters()):
+                return ""
+            source = self.best_weights
+            if source is None:
+                try:
+                    source = self.store.load_tensors(self.profile_name, "latest") if self.store and self.profile_name else None
+                except LstmtuiError:
+                    source = None
+            if source is None:
+                return None
+            with self._model_lock:
+                model.load_state_dict(source)
+                # Adam's moments may hold the same non-finite values: start them afresh.
+                self.optimizer.state.clear()
+            self.hidden = None
+        return ", weights restored from the best finite ones"
 
     def _wait_if_paused(self) -> bool:
         """Block while paused; False when a stop was requested."""

@@ -67,12 +67,12 @@ def validate_name(name: str) -> str:
     shown = _short(name)
     if len(name) > MAX_NAME:
         raise ProfileError(f"profile name {shown} is {len(name)} characters long; the limit is {MAX_NAME}")
-    if name.startswith("."):
-        raise ProfileError(f"profile name {shown} must not start with '.'")
     if not _NAME_RE.fullmatch(name):
         raise ProfileError(
             f"profile name {shown} may only hold letters, digits, '-', '_' and '.' (no '/', spaces or control characters)"
         )
+    if name.startswith("."):
+        raise ProfileError(f"profile name {shown} must not start with '.'")
     return name
 
 

@@ -1,0 +1,327 @@
+"""`lstmtui profiles list|show|rm|rename|export|import`: manage saved profiles."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from lstmtui.commands.common import add_home_option
+
+LN2 = math.log(2)
+CHART_WIDTH = 60
+CHART_HEIGHT = 10
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Register `profiles` and its actions."""
+    parser = subparsers.add_parser(
+        "profiles",
+        help="list, show, remove, rename, export and import saved profiles",
+        description="Manage saved profiles (trained models). Without an action, list them.",
+    )
+    add_home_option(parser)
+    actions = parser.add_subparsers(dest="action", metavar="ACTION")
+
+    def action(name: str, help: str) -> argparse.ArgumentParser:
+        sub = actions.add_parser(name, help=help, description=help[0].upper() + help[1:] + ".")
+        # Its own dest: a subparser's default would otherwise overwrite a --home given before ACTION.
+        sub.add_argument("--home", dest="action_home", type=Path, default=None, help="profile directory root (default: $LSTMTUI_HOME or the platform's user data directory)")
+        return sub
+
+    action("list", "list the profiles as a table")
+    p = action("show", "show everything a profile holds, with its learning curve")
+    p.add_argument("name", help="profile name")
+    p.add_argument("--json", action="store_true", help="print the raw metadata as JSON (default: readable text)")
+    p = action("rm", "remove a profile")
+    p.add_argument("name", help="profile name")
+    p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation (needed when stdin is not a terminal)")
+    p = action("rename", "rename a profile")
+    p.add_argument("old", help="current name")
+    p.add_argument("new", help="new name")
+    p = action("export", "write a profile to one portable file another machine can import")
+    p.add_argument("name", help="profile name")
+    p.add_argument("file", type=Path, help="file to write (an uncompressed tar archive)")
+    p = action("import", "add a profile from a file written by `profiles export`")
+    p.add_argument("file", type=Path, help="file written by `lstmtui profiles export`")
+    p.add_argument("--name", help="store it under this name (default: the name it was exported with)")
+    parser.set_defaults(handler=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Carry out one profiles action."""
+    from lstmtui.core.profiles import ProfileStore
+
+    store = ProfileStore(getattr(args, "action_home", None) or args.home)
+    action = args.action or "list"
+    if action == "list":
+        return _list(store)
+    if action == "show":
+        return _show(store, args.name, args.json)
+    if action == "rm":
+        return _remove(store, args.name, args.yes)
+    if action == "rename":
+        store.rename(args.old, args.new)
+        print(f"renamed profile {args.old} to {args.new}")
+        return 0
+    if action == "export":
+        path = store.export(args.name, args.file)
+        print(f"exported profile {args.name} to {path} ({_size(path.stat().st_size)})")
+        return 0
+    if action == "import":
+        name = store.import_(args.file, args.name)
+        print(f"imported {args.file} as profile {name}")
+        return 0
+    raise AssertionError(action)
+
+
+# ----- list -----
+
+
+def _list(store) -> int:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    infos = store.list()
+    if not infos:
+        print(f"no profiles in {store.root}")
+        return 0
+    table = Table(title=f"profiles in {store.root}", title_justify="left")
+    for column, justify in (("name", "left"), ("corpus", "left"), ("parameters", "right"), ("epochs", "right"), ("best val bpc", "right"), ("updated", "left")):
+        table.add_column(column, justify=justify, overflow="fold")
+    for info in infos:
+        if info.meta is None:
+            table.add_row(Text(info.name), Text(_printable(info.error or "unreadable"), style="red"), "", "", "", "")
+            continue
+        meta = info.meta
+        table.add_row(
+            Text(info.name),
+            Text(_corpus_label(meta)),
+            Text(_parameters_label(meta)),
+            Text(_epochs_label(meta)),
+            Text(_bpc_label(meta)),
+            Text(_time_label(meta.get("updated"))),
+        )
+    # Off a terminal, rich would squeeze the table into 80 columns; scripts want whole names.
+    console = Console() if sys.stdout.isatty() else Console(width=200, no_color=True)
+    console.print(table)
+    return 0
+
+
+def _corpus_label(meta: dict[str, Any]) -> str:
+    corpus = meta.get("corpus") or {}
+    paths = corpus.get("paths")
+    if isinstance(paths, str):
+        paths = [paths]
+    if not isinstance(paths, list) or not paths:
+        return "-"
+    label = Path(str(paths[0])).name or str(paths[0])
+    if len(paths) > 1:
+        label += f" +{len(paths) - 1}"
+    return _printable(label)
+
+
+def _parameters_label(meta: dict[str, Any]) -> str:
+    from lstmtui.core.config import ModelConfig
+
+    config = ModelConfig.from_dict(meta["model"])  # validated by the store already
+    return f"{config.layers}x{config.hidden} {_count(config.parameter_count())}"
+
+
+def _epochs_label(meta: dict[str, Any]) -> str:
+    progress = meta.get("progress") or {}
+    total = (meta.get("train_config") or {}).get("epochs")
+    done = progress.get("epoch")
+    if done is None:
+        return "-"
+    label = f"{done}/{total}" if isinstance(total, int) else str(done)
+    return label + (" done" if progress.get("finished") is True else "")
+
+
+def _best_bpc(meta: dict[str, Any]) -> float | None:
+    progress = meta.get("progress") or {}
+    if _finite(progress.get("best_val_bpc")):
+        return float(progress["best_val_bpc"])
+    if _finite(progress.get("best_val_loss")):
+        return float(progress["best_val_loss"]) / LN2
+    values = [p[2] for p in (meta.get("history") or {}).get("val", []) if len(p) > 2 and _finite(p[2])]
+    return min(values) if values else None
+
+
+def _bpc_label(meta: dict[str, Any]) -> str:
+    bpc = _best_bpc(meta)
+    return "-" if bpc is None else f"{bpc:.3f}"
+
+
+def _time_label(stamp: Any) -> str:
+    if not isinstance(stamp, str):
+        return "-"
+    try:
+        return datetime.fromisoformat(stamp).astimezone().strftime("%Y-%m-%d %H:%M")
+    except (ValueError, OverflowError, OSError):
+        return _printable(stamp)
+
+
+# ----- show -----
+
+
+def _show(store, name: str, as_json: bool) -> int:
+    meta = store.load_meta(name)
+    if as_json:
+        print(json.dumps(meta, indent=2, ensure_ascii=True))
+        return 0
+    lines = [f"profile {name}  ({store.path(name)})"]
+    for key in ("created", "updated", "lstmtui_version", "torch_version", "format_version"):
+        if key in meta:
+            lines.append(f"  {key}: {_value(meta[key])}")
+    from lstmtui.core.config import ModelConfig
+
+    config = ModelConfig.from_dict(meta["model"])
+    lines.append(
+        f"model: {config.layers} layers x {config.hidden} hidden, input {config.input}"
+        + (f" ({config.embedding_dim} wide)" if config.input == "embedding" else "")
+        + f", dropout {config.dropout}, {_count(config.parameter_count())} parameters"
+    )
+    vocab = meta["vocab"]
+    lines.append(f"vocabulary: {len(vocab)} symbols: {_printable(''.join(vocab))[:200]}")
+    best = _best_bpc(meta)
+    if best is not None:
+        lines.append(f"best validation: {best:.4f} bits/char")
+    skip = {"created", "updated", "lstmtui_version", "torch_version", "format_version", "name", "vocab", "history", "model"}
+    for key, value in meta.items():
+        if key in skip:
+            continue
+        if key == "rng" and isinstance(value, dict):
+            lines.append(f"rng: saved states for {', '.join(_printable(str(k)) for k in value) or 'nothing'}")
+            continue
+        if key == "files" and isinstance(value, dict):
+            lines.append("files:")
+            for group, entry in value.items():
+                lines.append(f"  {group}: {_size(entry['size'])}  sha256 {entry['sha256'][:16]}...")
+            continue
+        lines.extend(_render(key, value, 0))
+    lines.append("")
+    lines.extend(learning_curve(meta.get("history") or {}))
+    print("\n".join(lines))
+    return 0
+
+
+def _render(key: str, value: Any, depth: int) -> list[str]:
+    pad = "  " * depth
+    if isinstance(value, dict):
+        if not value:
+            return [f"{pad}{_printable(str(key))}: {{}}"]
+        out = [f"{pad}{_printable(str(key))}:"]
+        if depth >= 4:
+            return [f"{pad}{_printable(str(key))}: {{{len(value)} keys}}"]
+        for k, v in value.items():
+            out.extend(_render(k, v, depth + 1))
+        return out
+    return [f"{pad}{_printable(str(key))}: {_value(value)}"]
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, list) and len(value) > 8:
+        return f"[{len(value)} items]"
+    if isinstance(value, str):
+        return _printable(value)
+    try:
+        text = json.dumps(value, ensure_ascii=True)
+    except (TypeError, ValueError):
+        text = "?"
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def learning_curve(history: dict[str, Any], width: int = CHART_WIDTH, height: int = CHART_HEIGHT) -> list[str]:
+    """A small text chart of train (·) and validation (o) bits/char over steps."""
+    train = [(p[0], p[1] / LN2) for p in history.get("train") or [] if len(p) > 1 and _finite(p[0]) and _finite(p[1])]
+    val = [(p[0], p[2]) for p in history.get("val") or [] if len(p) > 2 and _finite(p[0]) and _finite(p[2])]
+    if not train and not val:
+        return ["learning curve: no history yet"]
+    points = train + val
+    x0, x1 = min(p[0] for p in points), max(p[0] for p in points)
+    y0, y1 = min(p[1] for p in points), max(p[1] for p in points)
+    xs, ys = (x1 - x0) or 1.0, (y1 - y0) or 1.0
+    grid = [[" "] * width for _ in range(height)]
+
+    def place(series, mark):
+        for x, y in series:
+            col = min(width - 1, int((x - x0) / xs * (width - 1) + 0.5))
+            row = min(height - 1, int((y1 - y) / ys * (height - 1) + 0.5))
+            if mark == "o" or grid[row][col] == " ":
+                grid[row][col] = mark
+
+    place(train, "·")
+    place(val, "o")
+    label_w = max(len(f"{y0:.2f}"), len(f"{y1:.2f}"))
+    out = ["learning curve (bits/char; · train, o validation):"]
+    for i, row in enumerate(grid):
+        label = f"{y1:.2f}" if i == 0 else f"{y0:.2f}" if i == height - 1 else ""
+        out.append(f"{label:>{label_w}} |{''.join(row)}")
+    out.append(" " * label_w + " +" + "-" * width)
+    left, right = f"step {x0:g}", f"{x1:g}"
+    out.append(" " * (label_w + 2) + left + right.rjust(width - len(left)))
+    return out
+
+
+# ----- rm -----
+
+
+def _remove(store, name: str, yes: bool) -> int:
+    from lstmtui.core.errors import ProfileError
+
+    if not store.exists(name):
+        raise ProfileError(f"no profile named {name} in {store.root}")
+    if not yes:
+        if not sys.stdin.isatty():
+            raise ProfileError(f"not removing profile {name} without confirmation: stdin is not a terminal; add --yes")
+        answer = input(f"remove profile {name} ({store.path(name)})? [y/N] ").strip().lower()
+        if answer not in ("y", "yes"):
+            print("kept")
+            return 1
+    store.remove(name)
+    print(f"removed profile {name}")
+    return 0
+
+
+# ----- formatting -----
+
+
+def _finite(value: Any) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
+def _count(n: int) -> str:
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.2f}{unit}"
+    return str(n)
+
+
+def _size(n: int) -> str:
+    for unit, scale in (("GB", 1 << 30), ("MB", 1 << 20), ("kB", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} B"
+
+
+def _printable(text: str) -> str:
+    """Text safe for a terminal: control characters and lone surrogates escaped, never interpreted."""
+    out = []
+    for ch in text:
+        if ch.isprintable() or ch == " ":
+            out.append(ch)
+        else:
+            out.append(ch.encode("unicode_escape").decode("ascii"))
+    return "".join(out).encode("utf-8", "backslashreplace").decode("utf-8")

@@ -1,0 +1,975 @@
+"""Read, clean, encode and cache training corpora; the vocabulary; the train/validation split.
+
+Input is one file, several files, a directory, or ``-`` for standard input. Files are joined in
+the order given (a newline is added after a file that does not end with one); a directory is
+searched recursively and its files are taken in sorted order of their relative paths. In a
+directory, hidden entries (names starting with ``.``), files with a known binary extension
+(images, archives, compiled code...) and files that sniff as binary (a known magic number or a NUL
+byte in their first 8 KiB) are skipped and listed in the provenance under ``skipped``; a file named
+explicitly is never skipped: if it is binary, that is an error naming it. Anything that is not a
+regular file (a FIFO, a device) is refused without being opened, so nothing blocks.
+
+Cleaning, applied in this order and recorded in the provenance under ``cleaning``:
+
+1. decoding with ``CleaningOptions.encoding`` (UTF-8 by default; a UTF-8 byte-order mark at the
+   start of a file is dropped);
+2. newlines: CRLF and lone CR become LF;
+3. control characters (Unicode category Cc) other than newline and tab are dropped, and so are
+   lone surrogates (which no valid decoding yields, but a str handed to ``clean_text`` may hold);
+4. lowercasing (``lowercase``, off by default);
+5. Unicode NFC normalisation (``nfc``, on by default);
+6. characters seen fewer than ``min_char_count`` times in the corpus map to ``UNKNOWN_CHAR``
+   (off by default).
+
+Text is then encoded to integer ids with vectorised numpy code (uint8 when the vocabulary has at
+most 256 symbols). Ids of a fresh vocabulary are sorted by character. A corpus of at least
+``CACHE_MIN_BYTES`` is read in chunks (two passes: count, then encode) into a ``.npy`` file in the
+cache directory (``$LSTMTUI_CACHE`` or the platform's user cache directory), keyed by the content
+hash, the cleaning options and the vocabulary, and opened memory-mapped, so a corpus larger than
+memory works and the second run on the same corpus starts at once.
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import json
+import os
+import re
+import stat
+import sys
+import tempfile
+import time
+import unicodedata
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import IO, Callable, Iterator, Sequence
+
+import numpy as np
+
+from lstmtui.core.errors import ConfigError, CorpusError, VocabularyError
+
+UNKNOWN_CHAR = "\ufffd"  # the Unicode replacement character: rare characters become this one
+MIN_CHARS = 2  # fewer characters than this cannot give even one (input, target) pair
+CHUNK_BYTES = 16 << 20  # raw bytes read per chunk; tests lower it to exercise chunk boundaries
+CACHE_MIN_BYTES = 4 << 20  # smaller corpora are prepared in memory, faster than touching a cache
+CACHE_FORMAT = 1
+SNIFF_BYTES = 8192
+PROGRESS_INTERVAL_S = 0.25
+_MAX_CODEPOINT = 0x110000
+_COUNT_BLOCK = 1 << 20  # np.bincount casts to intp: count in blocks so the copy stays small
+
+ProgressFn = Callable[[str, int, int], None]
+
+_ASCII_CONTROLS = bytes([*range(0, 9), *range(11, 32), 127])
+_CONTROL_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+# A chunk is cut just before one of these: none of them composes under NFC, none is cased or
+# case-ignorable (so lowercasing's final-sigma rule cannot see across it), none is a CR.
+_SAFE_CUT_RE = re.compile(r"[\n\t 0-9!\"#$%&()*+,\-/;<=>?@\[\\\]_{|}~]")
+_CUT_WINDOW = 1 << 16
+
+_BINARY_MAGIC = [
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF87a", "a GIF image"),
+    (b"GIF89a", "a GIF image"),
+    (b"%PDF-", "a PDF document"),
+    (b"PK\x03\x04", "a ZIP archive"),
+    (b"\x1f\x8b", "a gzip file"),
+    (b"BZh", "a bzip2 file"),
+    (b"\xfd7zXZ\x00", "an xz file"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
+    (b"\x28\xb5\x2f\xfd", "a zstd file"),
+    (b"\x7fELF", "an executable"),
+    (b"\xcf\xfa\xed\xfe", "an executable"),
+    (b"\x00asm", "a WebAssembly module"),
+    (b"SQLite format 3\x00", "an SQLite database"),
+    (b"OggS", "an Ogg media file"),
+    (b"fLaC", "a FLAC audio file"),
+    (b"ID3", "an MP3 audio file"),
+    (b"\x93NUMPY", "a numpy array file"),
+]
+_BINARY_SUFFIXES = frozenset(
+    ".png .jpg .jpeg .gif .bmp .ico .webp .tif .tiff .psd .pdf .zip .gz .tgz .bz2 .xz .zst .7z .rar "
+    ".tar .jar .whl .exe .dll .so .dylib .o .a .obj .class .pyc .pyo .bin .dat .npy .npz .pt .pth "
+    ".safetensors .ckpt .onnx .pkl .pickle .db .sqlite .mp3 .mp4 .m4a .wav .flac .ogg .avi .mov "
+    ".mkv .webm .woff .woff2 .ttf .otf .eot .doc .docx .xls .xlsx .ppt .pptx .odt .iso .img".split()
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# Options
+
+
+@dataclass(frozen=True)
+class CleaningOptions:
+    """How raw bytes become training text (see the module docstring for the exact steps)."""
+
+    encoding: str = "utf-8"
+    nfc: bool = True
+    lowercase: bool = False
+    min_char_count: int = 0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.min_char_count, int) or self.min_char_count < 0:
+            raise ConfigError(f"--min-char-count must be 0 or more, not {self.min_char_count!r}")
+        try:
+            codecs.lookup(self.encoding)
+        except (LookupError, TypeError):
+            raise ConfigError(
+                f"unknown encoding {self.encoding!r}; use a Python codec name such as utf-8, latin-1 or utf-16"
+            ) from None
+
+    def to_dict(self) -> dict:
+        """Return a JSON-ready dict."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "CleaningOptions":
+        """Build from a dict, ignoring unknown keys (such as the recorded ``steps``)."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+    def describe(self) -> dict:
+        """The options plus the list of steps applied, as recorded in a corpus's provenance."""
+        steps = ["decode " + self.encoding, "newlines CRLF/CR to LF", "drop control characters except newline and tab"]
+        if self.lowercase:
+            steps.append("lowercase")
+        if self.nfc:
+            steps.append("Unicode NFC")
+        if self.min_char_count:
+            steps.append(f"characters seen fewer than {self.min_char_count} times to U+FFFD")
+        return {**self.to_dict(), "steps": steps}
+
+
+# ---------------------------------------------------------------------------------------------
+# Vocabulary
+
+
+def _dtype_for(n: int) -> np.dtype:
+    return np.dtype(np.uint8 if n <= 256 else np.uint16 if n <= 65536 else np.uint32)
+
+
+def _show_chars(chars: Sequence[str], limit: int = 10) -> str:
+    shown = ", ".join(repr(c) for c in chars[:limit])
+    return shown + (f" and {len(chars) - limit} more" if len(chars) > limit else "")
+
+
+class Vocab:
+    """The characters a model knows; a character's id is its position in ``chars``."""
+
+    def __init__(self, chars: Sequence[str]):
+        chars = list(chars)
+        for c in chars:
+            if not isinstance(c, str) or len(c) != 1:
+                raise VocabularyError(f"bad vocabulary entry {c!r}: each entry must be exactly one character")
+        if len(set(chars)) != len(chars):
+            dup = sorted({c for c in chars if chars.count(c) > 1})
+            raise VocabularyError(f"bad vocabulary: {_show_chars(dup)} listed more than once")
+        self.chars: list[str] = chars
+        self._index = {c: i for i, c in enumerate(chars)}
+        codes = np.array([ord(c) for c in chars], dtype=np.uint32)
+        self._codes = codes  # id -> code point
+        self._order = np.argsort(codes, kind="stable")
+        self._sorted_codes = codes[self._order]
+
+    def __len__(self) -> int:
+        return len(self.chars)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Vocab) and self.chars == other.chars
+
+    def __hash__(self) -> int:
+        return hash(tuple(self.chars))
+
+    def __repr__(self) -> str:
+        return f"Vocab({len(self)} chars)"
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The smallest unsigned integer type that holds every id (uint8 when len <= 256)."""
+        return _dtype_for(len(self))
+
+    def index(self, ch: str) -> int:
+        """The id of one character; VocabularyError if the vocabulary lacks it."""
+        try:
+            return self._index[ch]
+        except KeyError:
+            raise VocabularyError(f"the vocabulary has no character {ch!r}") from None
+
+    def __contains__(self, ch: object) -> bool:
+        return ch in self._index
+
+    def missing(self, text: str) -> list[str]:
+        """The distinct characters of ``text`` that the vocabulary lacks, sorted."""
+        return sorted(set(text) - self._index.keys())
+
+    def encode(self, text: str) -> np.ndarray:
+        """Encode text to ids (vectorised); VocabularyError naming any missing characters."""
+        return self.encode_codepoints(_codepoints(text))
+
+    def encode_codepoints(self, cps: np.ndarray) -> np.ndarray:
+        """Encode an array of Unicode code points to ids (vectorised)."""
+        if len(self) == 0:
+            if cps.size:
+                raise VocabularyError("the vocabulary is empty")
+            return np.zeros(0, dtype=self.dtype)
+        pos = np.searchsorted(self._sorted_codes, cps)
+        pos = np.minimum(pos, len(self) - 1)
+        bad = self._sorted_codes[pos] != cps
+        if bad.any():
+            chars = sorted({chr(int(c)) for c in np.unique(cps[bad])})
+            raise VocabularyError(
+                f"the text has {len(chars)} character(s) the vocabulary lacks: {_show_chars(chars)}"
+            )
+        return self._order[pos].astype(self.dtype)
+
+    def decode(self, ids) -> str:
+        """Turn ids (a sequence, array, tensor or one int) back into text."""
+        arr = np.atleast_1d(np.asarray(ids)).astype(np.int64, copy=False)
+        if arr.size and (arr.min() < 0 or arr.max() >= len(self)):
+            raise VocabularyError(f"id out of range for a vocabulary of {len(self)} characters")
+        return self._codes[arr].astype("<u4").tobytes().decode("utf-32-le")
+
+    def to_list(self) -> list[str]:
+        """The characters in id order (JSON-ready)."""
+        return list(self.chars)
+
+    @classmethod
+    def from_list(cls, chars: Sequence[str]) -> "Vocab":
+        """Rebuild from ``to_list()``; VocabularyError if entries are not unique single characters."""
+        if isinstance(chars, str) or not isinstance(chars, (list, tuple)):
+            raise VocabularyError("bad vocabulary: expected a list of characters")
+        return cls(chars)
+
+
+# ---------------------------------------------------------------------------------------------
+# Corpus
+
+
+@dataclass
+class Corpus:
+    """A cleaned, encoded corpus: ids, vocabulary and where it came from."""
+
+    data: np.ndarray
+    vocab: Vocab
+    provenance: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return int(self.data.shape[0])
+
+    def split(self, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
+        """(train, val): the validation split is the contiguous tail (char-rnn/nanoGPT convention)."""
+        n_val = val_size(len(self), val_fraction)
+        cut = len(self) - n_val
+        return self.data[:cut], self.data[cut:]
+
+    def text(self, start: int = 0, stop: int | None = None) -> str:
+        """Decode a slice of the corpus back to text."""
+        return self.vocab.decode(self.data[start:stop])
+
+
+def val_size(n_chars: int, val_fraction: float) -> int:
+    """Number of validation characters: floor(n_chars * val_fraction)."""
+    if not 0.0 <= val_fraction < 1.0:
+        raise ConfigError(f"--val-fraction must be at least 0 and below 1, not {val_fraction}")
+    return int(n_chars * val_fraction)
+
+
+def check_trainable(corpus: Corpus | int, batch: int, seq_len: int, val_fraction: float) -> int:
+    """Raise CorpusError unless each of ``batch`` streams gets >= 2 chars and validation >= 2; return the usable seq_len."""
+    n = corpus if isinstance(corpus, int) else len(corpus)
+    if batch < 1 or seq_len < 1:
+        raise ConfigError(f"--batch and --seq-len must be 1 or more, not {batch} and {seq_len}")
+    n_val = val_size(n, val_fraction)
+    n_train = n - n_val
+    if val_fraction > 0 and n_val < MIN_CHARS:
+        need = int(np.ceil(MIN_CHARS / val_fraction))
+        raise CorpusError(
+            f"the corpus is too short: {n} characters leave {n_val} for validation at --val-fraction "
+            f"{val_fraction}, and validation needs at least {MIN_CHARS}; use a corpus of at least "
+            f"{need} characters or raise --val-fraction"
+        )
+    stream = n_train // batch
+    if stream < MIN_CHARS:
+        most = n_train // MIN_CHARS
+        fix = f"lower --batch to {most} or fewer, or use a longer corpus" if most >= 1 else "use a longer corpus"
+        raise CorpusError(
+            f"the corpus is too short for --batch {batch}: its training split has {n_train} characters "
+            f"and each of the {batch} streams needs at least {MIN_CHARS}; {fix}"
+        )
+    return min(seq_len, stream - 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Cleaning
+
+
+def _newlines(s: str) -> str:
+    if "\r" in s:
+        s = s.replace("\r\n", "\n").replace("\r", "\n")
+    return s
+
+
+def _codepoints(s: str) -> np.ndarray:
+    if s.isascii():
+        return np.frombuffer(s.encode("ascii"), dtype=np.uint8)
+    return np.frombuffer(s.encode("utf-32-le"), dtype="<u4")
+
+
+def _clean_piece(s: str, c: CleaningOptions) -> np.ndarray:
+    """Clean text whose newlines are already LF; return its code points (uint8 when ASCII)."""
+    if s.isascii():
+        b = s.encode("ascii").translate(None, _ASCII_CONTROLS)
+        if c.lowercase:
+            b = b.lower()
+        return np.frombuffer(b, dtype=np.uint8)
+    if _CONTROL_RE.search(s):
+        s = _CONTROL_RE.sub("", s)
+    if c.lowercase:
+        s = s.lower()
+    if c.nfc:
+        s = unicodedata.normalize("NFC", s)
+    return _codepoints(s)
+
+
+def _codepoints_to_str(cps: np.ndarray) -> str:
+    if cps.dtype == np.uint8:
+        return cps.tobytes().decode("latin-1")
+    return cps.astype("<u4", copy=False).tobytes().decode("utf-32-le")
+
+
+def clean_text(text: str, cleaning: CleaningOptions = CleaningOptions()) -> str:
+    """Apply the cleaning steps (all but the corpus-wide rare-character mapping) to a string."""
+    return _codepoints_to_str(_clean_piece(_newlines(text), cleaning))
+
+
+def _safe_cut(s: str) -> int | None:
+    """Index to cut ``s`` at so that cleaning the two parts apart equals cleaning the whole."""
+    lo = max(0, len(s) - _CUT_WINDOW)
+    i = s.rfind("\n", lo)
+    if i > 0:
+        return i
+    m = _SAFE_CUT_RE.search(s[lo:][::-1])
+    if m is None:
+        return None
+    i = len(s) - 1 - m.start()
+    return i if i > 0 else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Sources
+
+
+@dataclass
+class _Source:
+    label: str  # shown in messages
+    path: Path | None  # absolute; None for stdin
+    size: int
+    explicit: bool
+    spool: IO[bytes] | None = None  # stdin, copied so it can be read twice
+
+    def open(self) -> IO[bytes]:
+        if self.spool is not None:
+            self.spool.seek(0)
+            return _NoClose(self.spool)
+        try:
+            return open(self.path, "rb")  # noqa: SIM115 - closed by the caller
+        except PermissionError:
+            raise CorpusError(f"cannot read {self.label}: permission denied; check the file's permissions") from None
+        except OSError as e:
+            raise CorpusError(f"cannot read {self.label}: {e.strerror or e}") from None
+
+
+class _NoClose:
+    def __init__(self, f: IO[bytes]):
+        self._f = f
+
+    def read(self, n: int = -1) -> bytes:
+        return self._f.read(n)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISCHR(mode):
+        return "a character device"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def _stat(path: Path, label: str) -> os.stat_result:
+    try:
+        return path.stat()
+    except FileNotFoundError:
+        raise CorpusError(f"{label} does not exist; check the path") from None
+    except PermissionError:
+        raise CorpusError(f"cannot read {label}: permission denied; check its permissions") from None
+    except OSError as e:
+        raise CorpusError(f"cannot read {label}: {e.strerror or e}") from None
+
+
+def _sniff_binary(head: bytes, wide: bool) -> str | None:
+    """What binary thing ``head`` (a file's first bytes) looks like, or None for text."""
+    for magic, what in _BINARY_MAGIC:
+        if head.startswith(magic):
+            return what
+    if not wide and b"\x00" in head:
+        return "binary data (it contains NUL bytes)"
+    return None
+
+
+def _is_wide(encoding: str) -> bool:
+    name = codecs.lookup(encoding).name
+    return name.startswith("utf-16") or name.startswith("utf-32")
+
+
+def _read_head(path: Path, label: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            return f.read(SNIFF_BYTES)
+    except PermissionError:
+        raise CorpusError(f"cannot read {label}: permission denied; check the file's permissions") from None
+    except OSError as e:
+        raise CorpusError(f"cannot read {label}: {e.strerror or e}") from None
+
+
+def _expand(paths: Sequence[str | Path], wide: bool) -> tuple[list[_Source], list[str]]:
+    sources: list[_Source] = []
+    skipped: list[str] = []
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    if not paths:
+        raise CorpusError("no corpus given; pass a text file, several files, a directory, or - for stdin")
+    for p in paths:
+        if str(p) == "-":
+            sources.append(_stdin_source())
+            continue
+        path = Path(p).expanduser()
+        label = str(p)
+        st = _stat(path, label)
+        if stat.S_ISDIR(st.st_mode):
+            found, skip = _walk(path, label, wide)
+            skipped.extend(skip)
+            if not found:
+                why = f" ({len(skip)} binary or hidden file(s) skipped)" if skip else ""
+                raise CorpusError(f"directory {label} contains no text files{why}; point at text files instead")
+            sources.extend(found)
+        elif stat.S_ISREG(st.st_mode):
+            sources.append(_Source(label, path.resolve(), st.st_size, explicit=True))
+        else:
+            raise CorpusError(
+                f"{label} is {_kind(st.st_mode)}, which cannot be read as a corpus; "
+                "pass a regular file, or pipe the data in with - for stdin"
+            )
+    return sources, skipped
+
+
+def _walk(root: Path, label: str, wide: bool) -> tuple[list[_Source], list[str]]:
+    found: list[tuple[str, _Source]] = []
+    skipped: list[str] = []
+
+    def onerror(e: OSError) -> None:
+        raise CorpusError(f"cannot read directory {e.filename}: {e.strerror}; check its permissions")
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=onerror):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in filenames:
+            full = Path(dirpath) / name
+            rel = full.relative_to(root).as_posix()
+            if name.startswith("."):
+                continue
+            shown = f"{label.rstrip('/')}/{rel}"
+            try:
+                st = full.stat()
+            except OSError:
+                skipped.append(rel)
+                continue
+            if not stat.S_ISREG(st.st_mode):
+                skipped.append(rel)
+                continue
+            if full.suffix.lower() in _BINARY_SUFFIXES or _sniff_binary(_read_head(full, shown), wide):
+                skipped.append(rel)
+                continue
+            found.append((rel, _Source(shown, full.resolve(), st.st_size, explicit=False)))
+    found.sort(key=lambda t: t[0])
+    return [s for _, s in found], sorted(skipped)
+
+
+def _stdin_source() -> _Source:
+    spool = tempfile.SpooledTemporaryFile(max_size=CHUNK_BYTES)  # noqa: SIM115 - lives with the source
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is None:
+        raise CorpusError("standard input is not available; pass a file instead of -")
+    size = 0
+    while block := stream.read(1 << 20):
+        spool.write(block)
+        size += len(block)
+    return _Source("<stdin>", None, size, explicit=True, spool=spool)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading and cleaning, chunk by chunk
+
+
+class _Progress:
+    def __init__(self, fn: ProgressFn | None, total: int):
+        self.fn, self.total, self.last = fn, total, 0.0
+
+    def __call__(self, stage: str, done: int, force: bool = False) -> None:
+        if self.fn is None:
+            return
+        now = time.monotonic()
+        if force or now - self.last >= PROGRESS_INTERVAL_S:
+            self.last = now
+            self.fn(stage, min(done, self.total), self.total)
+
+
+def _decode_error(src: _Source, encoding: str, e: UnicodeDecodeError, offset: int) -> CorpusError:
+    bad = e.object[e.start : e.start + 1]
+    byte = f" (byte 0x{bad[0]:02X})" if bad else ""
+    if codecs.lookup(encoding).name == "utf-8":
+        hint = "if it is Latin-1 text, use --encoding latin-1 (or cp1252, or the file's real encoding)"
+    else:
+        hint = "pass the file's real encoding with --encoding"
+    return CorpusError(f"{src.label} is not valid {encoding} at byte offset {offset}{byte}; {hint}")
+
+
+def _check_bom(src: _Source, head: bytes, encoding: str) -> None:
+    name = codecs.lookup(encoding).name
+    if name.startswith("utf-16") or name.startswith("utf-32"):
+        return
+    if head.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
+        raise CorpusError(f"{src.label} is UTF-32 (it starts with a UTF-32 byte-order mark); use --encoding utf-32")
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise CorpusError(f"{src.label} is UTF-16 (it starts with a UTF-16 byte-order mark); use --encoding utf-16")
+
+
+def _iter_source(src: _Source, c: CleaningOptions, chunk_bytes: int, on_raw: Callable[[bytes], None]) -> Iterator[np.ndarray]:
+    """Yield the cleaned code points of one source, chunk by chunk."""
+    encoding = c.encoding
+    wide = _is_wide(encoding)
+    dec_name = "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
+    decoder = codecs.getincrementaldecoder(dec_name)("strict")
+    fed = 0  # raw bytes handed to the decoder so far
+    chars = 0  # decoded characters so far (for NUL positions in wide encodings)
+    carry = ""
+    first = True
+    with src.open() as f:
+        while True:
+            raw = f.read(chunk_bytes)
+            final = len(raw) < chunk_bytes
+            if first:
+                first = False
+                if not raw:
+                    return
+                _check_bom(src, raw[:4], encoding)
+                what = _sniff_binary(raw[:SNIFF_BYTES], wide)
+                if what and not what.startswith("binary data"):
+                    raise CorpusError(f"{src.label} is {what}, not text; pass a text file")
+            if raw:
+                on_raw(raw)
+                if not wide:
+                    nul = raw.find(b"\x00")
+                    if nul >= 0:
+                        raise CorpusError(
+                            f"{src.label} looks binary: it has a NUL byte at offset {fed + nul}; pass a text file"
+                        )
+            buffered = len(decoder.getstate()[0])
+            try:
+                text = decoder.decode(raw, final=final)
+            except UnicodeDecodeError as e:
+                raise _decode_error(src, encoding, e, fed - buffered + e.start) from None
+            fed += len(raw)
+            if wide:
+                nul = text.find("\x00")
+                if nul >= 0:
+                    raise CorpusError(
+                        f"{src.label} looks binary: it has a NUL character at character {chars + nul}; pass a text file"
+                    )
+            chars += len(text)
+            s = carry + text
+            hold = ""
+            if not final and s.endswith("\r"):
+                s, hold = s[:-1], "\r"  # its LF may start the next chunk
+            s = _newlines(s)
+            if final:
+                cut = len(s)
+            else:
+                cut = _safe_cut(s)
+                if cut is None:
+                    carry = s + hold
+                    continue
+            piece, carry = s[:cut], s[cut:] + hold
+            if piece:
+                yield _clean_piece(piece, c)
+            if final:
+                return
+
+
+def _iter_corpus(
+    sources: list[_Source], c: CleaningOptions, chunk_bytes: int, on_raw: Callable[[int, bytes], None]
+) -> Iterator[np.ndarray]:
+    """Yield cleaned code points of all sources, adding a newline between files where missing."""
+    last = None
+    for i, src in enumerate(sources):
+        if last is not None and last != 10:
+            yield np.array([10], dtype=np.uint8)
+            last = 10
+        for cps in _iter_source(src, c, chunk_bytes, lambda raw, i=i: on_raw(i, raw)):
+            if cps.size:
+                last = int(cps[-1])
+                yield cps
+
+
+# ---------------------------------------------------------------------------------------------
+# Vocabulary from counts, and the lookup table used to encode
+
+
+def _count(counts: np.ndarray, cps: np.ndarray) -> None:
+    for i in range(0, cps.size, _COUNT_BLOCK):
+        block = cps[i : i + _COUNT_BLOCK]
+        b = np.bincount(block, minlength=256 if block.dtype == np.uint8 else 0)
+        counts[: b.size] += b
+
+
+def _plan_vocab(
+    counts: np.ndarray, c: CleaningOptions, vocab: Vocab | None, extend_vocab: bool
+) -> tuple[Vocab, np.ndarray]:
+    """Choose the vocabulary and build a code point -> id lookup table."""
+    present = np.flatnonzero(counts)
+    rare = present[counts[present] < c.min_char_count] if c.min_char_count else present[:0]
+    common = np.setdiff1d(present, rare, assume_unique=True)
+    wanted = [chr(int(cp)) for cp in common]
+    if rare.size:
+        wanted.append(UNKNOWN_CHAR)
+    if vocab is None:
+        vocab = Vocab(sorted(set(wanted)))
+    else:
+        new = sorted(set(wanted) - set(vocab.chars))
+        if new and not extend_vocab:
+            raise VocabularyError(
+                f"the corpus has {len(new)} character(s) the model's vocabulary lacks: {_show_chars(new)}; "
+                "use --extend-vocab to add them, or --min-char-count to map rare ones to the unknown symbol"
+            )
+        if new:
+            vocab = Vocab(vocab.chars + new)
+    lut = np.zeros(_MAX_CODEPOINT, dtype=vocab.dtype)
+    if common.size:
+        lut[common] = vocab.encode_codepoints(common.astype(np.uint32))
+    if rare.size:
+        lut[rare] = vocab.index(UNKNOWN_CHAR)
+    return vocab, lut
+
+
+def _encode_with(lut: np.ndarray, cps: np.ndarray) -> np.ndarray:
+    table = lut[:256] if cps.dtype == np.uint8 else lut
+    return table[cps]
+
+
+# ---------------------------------------------------------------------------------------------
+# Cache
+
+
+def default_cache_dir() -> Path:
+    """$LSTMTUI_CACHE if set, else the platform's user cache directory for lstmtui."""
+    env = os.environ.get("LSTMTUI_CACHE")
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("lstmtui"))
+
+
+def _cache_key(file_hashes: list[str], c: CleaningOptions, vocab: Vocab | None, extend_vocab: bool) -> str:
+    blob = json.dumps(
+        {
+            "format": CACHE_FORMAT,
+            "files": file_hashes,
+            "cleaning": c.to_dict(),
+            "vocab": None if vocab is None else vocab.to_list(),
+            "extend": bool(extend_vocab),
+        },
+        sort_keys=True,
+        ensure_ascii=True,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _stat_key(src: _Source) -> str | None:
+    if src.path is None:
+        return None
+    st = src.path.stat()
+    return f"{src.path}|{st.st_size}|{st.st_mtime_ns}|{st.st_ino}"
+
+
+class _HashIndex:
+    """Remembers each large file's sha256 by (path, size, mtime, inode), so a re-run need not re-hash."""
+
+    def __init__(self, directory: Path):
+        self.path = directory / "hashes.json"
+        try:
+            self.data = json.loads(self.path.read_text("utf-8"))
+            if not isinstance(self.data, dict):
+                self.data = {}
+        except (OSError, ValueError):
+            self.data = {}
+
+    def get(self, src: _Source) -> str | None:
+        key = _stat_key(src)
+        value = self.data.get(key) if key else None
+        return value if isinstance(value, str) else None
+
+    def put(self, src: _Source, digest: str) -> None:
+        key = _stat_key(src)
+        if key:
+            self.data[key] = digest
+
+    def save(self) -> None:
+        try:
+            _atomic_write_bytes(self.path, json.dumps(self.data, indent=0).encode())
+        except OSError:
+            pass  # only an optimisation
+
+
+def _load_cached(directory: Path, key: str) -> tuple[np.ndarray, Vocab, dict] | None:
+    meta_path, data_path = directory / f"{key}.json", directory / f"{key}.npy"
+    try:
+        meta = json.loads(meta_path.read_text("utf-8"))
+        vocab = Vocab.from_list(meta["vocab"])
+        data = np.load(data_path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError, KeyError, TypeError, VocabularyError):
+        return None
+    if data.ndim != 1 or data.shape[0] != meta.get("n_chars") or data.dtype != vocab.dtype:
+        return None
+    return data, vocab, meta
+
+
+class _NpyWriter:
+    """Writes a 1-d .npy file chunk by chunk with ordinary writes (a full disk raises, not SIGBUS)."""
+
+    def __init__(self, path: Path, dtype: np.dtype, n: int):
+        self.path = path
+        self.tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        self.f = open(self.tmp, "wb")  # noqa: SIM115 - closed in finish/abort
+        np.lib.format.write_array_header_1_0(
+            self.f, {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": (n,)}
+        )
+
+    def write(self, arr: np.ndarray) -> None:
+        self.f.write(arr.tobytes())
+
+    def finish(self) -> None:
+        self.f.flush()
+        os.fsync(self.f.fileno())
+        self.f.close()
+        os.replace(self.tmp, self.path)
+
+    def abort(self) -> None:
+        self.f.close()
+        self.tmp.unlink(missing_ok=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# load_corpus
+
+
+def load_corpus(
+    paths: Sequence[str | Path],
+    cleaning: CleaningOptions = CleaningOptions(),
+    *,
+    vocab: Vocab | None = None,
+    extend_vocab: bool = False,
+    progress: ProgressFn | None = None,
+    cache_dir: Path | None = None,
+    chunk_bytes: int | None = None,
+) -> Corpus:
+    """Read, clean and encode a corpus (files, a directory, or '-' for stdin); see the module docstring."""
+    chunk_bytes = chunk_bytes or CHUNK_BYTES
+    wide = _is_wide(cleaning.encoding)
+    sources, skipped = _expand(paths, wide)
+    total = sum(s.size for s in sources)
+    tick = _Progress(progress, total)
+    use_cache = total >= CACHE_MIN_BYTES and all(s.path is not None for s in sources)
+    cdir = (Path(cache_dir) if cache_dir is not None else default_cache_dir()) / "corpora"
+    index = _HashIndex(cdir) if use_cache else None
+
+    # A cache hit needs no read at all when every file's hash is remembered by its stat.
+    if index is not None:
+        known = [index.get(s) for s in sources]
+        if all(known):
+            hit = _load_cached(cdir, _cache_key(known, cleaning, vocab, extend_vocab))
+            if hit is not None:
+                tick("cache", total, force=True)
+                return _finish(hit[0], hit[1], sources, skipped, known, cleaning)
+
+    # Pass 1: hash, decode, clean and count.
+    hashers = [hashlib.sha256() for _ in sources]
+    counts = np.zeros(_MAX_CODEPOINT, dtype=np.int64)
+    keep: list[np.ndarray] | None = [] if total <= 2 * chunk_bytes or not use_cache else None
+    done = 0
+    n_chars = 0
+
+    def on_raw(i: int, raw: bytes) -> None:
+        nonlocal done
+        hashers[i].update(raw)
+        done += len(raw)
+        tick("reading", done)
+
+    tick("reading", 0, force=True)
+    for cps in _iter_corpus(sources, cleaning, chunk_bytes, on_raw):
+        _count(counts, cps)
+        n_chars += cps.size
+        if keep is not None:
+            keep.append(cps)
+    file_hashes = [h.hexdigest() for h in hashers]
+    tick("reading", total, force=True)
+    _check_size(n_chars, sources)
+
+    chosen, lut = _plan_vocab(counts, cleaning, vocab, extend_vocab)
+    if len(chosen) < 2 and vocab is None:
+        only = chosen.chars[0]
+        raise CorpusError(
+            f"the corpus uses only one distinct character ({only!r}); a model needs text with at least two"
+        )
+
+    if index is not None:
+        for src, digest in zip(sources, file_hashes):
+            index.put(src, digest)
+        index.save()
+        key = _cache_key(file_hashes, cleaning, vocab, extend_vocab)
+        hit = _load_cached(cdir, key)
+        if hit is not None:
+            tick("cache", total, force=True)
+            return _finish(hit[0], hit[1], sources, skipped, file_hashes, cleaning)
+        data = _encode_to_cache(cdir, key, sources, cleaning, chunk_bytes, lut, chosen, n_chars, keep, tick, total)
+        if data is not None:
+            return _finish(data, chosen, sources, skipped, file_hashes, cleaning)
+
+    # In memory: small corpora, stdin, or a cache that could not be written.
+    out = np.empty(n_chars, dtype=chosen.dtype)
+    pos = 0
+    stream = keep if keep is not None else _iter_corpus(sources, cleaning, chunk_bytes, _done_counter(tick, total))
+    for cps in stream:
+        out[pos : pos + cps.size] = _encode_with(lut, cps)
+        pos += cps.size
+    tick("encoding", total, force=True)
+    return _finish(out, chosen, sources, skipped, file_hashes, cleaning)
+
+
+def _done_counter(tick: _Progress, total: int) -> Callable[[int, bytes], None]:
+    done = 0
+
+    def on_raw(_i: int, raw: bytes) -> None:
+        nonlocal done
+        done += len(raw)
+        tick("encoding", done)
+
+    return on_raw
+
+
+def _names(sources: list[_Source]) -> str:
+    if len(sources) == 1:
+        return sources[0].label
+    return f"the {len(sources)} corpus files"
+
+
+def _check_size(n_chars: int, sources: list[_Source]) -> None:
+    if n_chars == 0:
+        if all(s.size == 0 for s in sources):
+            raise CorpusError(f"{_names(sources)} {'is' if len(sources) == 1 else 'are'} empty; pass a file with text in it")
+        raise CorpusError(f"{_names(sources)} hold no text after cleaning (only control characters); pass a text file")
+    if n_chars < MIN_CHARS:
+        raise CorpusError(
+            f"the corpus has only {n_chars} character; a model needs at least {MIN_CHARS} (and far more to learn anything)"
+        )
+
+
+def _encode_to_cache(
+    cdir: Path,
+    key: str,
+    sources: list[_Source],
+    cleaning: CleaningOptions,
+    chunk_bytes: int,
+    lut: np.ndarray,
+    vocab: Vocab,
+    n_chars: int,
+    keep: list[np.ndarray] | None,
+    tick: _Progress,
+    total: int,
+) -> np.ndarray | None:
+    """Encode into ``cdir/key.npy`` atomically and return it memory-mapped; None if it cannot be written."""
+    try:
+        cdir.mkdir(parents=True, exist_ok=True)
+        writer = _NpyWriter(cdir / f"{key}.npy", vocab.dtype, n_chars)
+    except OSError:
+        return None
+    try:
+        written = 0
+        stream = keep if keep is not None else _iter_corpus(sources, cleaning, chunk_bytes, _done_counter(tick, total))
+        for cps in stream:
+            writer.write(_encode_with(lut, cps))
+            written += cps.size
+        if written != n_chars:  # a file changed between the passes
+            raise CorpusError(f"{_names(sources)} changed while being read; try again")
+        writer.finish()
+        meta = {"format": CACHE_FORMAT, "n_chars": n_chars, "vocab": vocab.to_list(), "cleaning": cleaning.to_dict()}
+        _atomic_write_bytes(cdir / f"{key}.json", json.dumps(meta, ensure_ascii=True).encode())
+    except OSError:
+        writer.abort()
+        return None
+    except BaseException:
+        writer.abort()
+        raise
+    tick("encoding", total, force=True)
+    return np.load(cdir / f"{key}.npy", mmap_mode="r", allow_pickle=False)
+
+
+def _finish(
+    data: np.ndarray, vocab: Vocab, sources: list[_Source], skipped: list[str], hashes: list[str], cleaning: CleaningOptions
+) -> Corpus:
+    if len(hashes) == 1:
+        digest = hashes[0]
+    else:  # several files: the hash of their hashes, in order
+        digest = hashlib.sha256("".join(hashes).encode()).hexdigest()
+    if data.flags.writeable:
+        data.flags.writeable = False  # memory-mapped caches are read-only; keep both kinds alike
+    provenance = {
+        "paths": [str(s.path) if s.path is not None else "-" for s in sources],
+        "size_bytes": int(sum(s.size for s in sources)),
+        "n_chars": int(data.shape[0]),
+        "sha256": digest,
+        "file_sha256": list(hashes),
+        "cleaning": cleaning.describe(),
+        "vocab_size": len(vocab),
+    }
+    if skipped:
+        provenance["skipped"] = skipped
+    return Corpus(data=data, vocab=vocab, provenance=provenance)
+
+
+def default_corpus_path() -> Path:
+    """The bundled English prose sample corpus (used when lstmtui gets no corpus argument)."""
+    packaged = Path(__file__).resolve().parent.parent / "sample_data" / "prose.txt"
+    if packaged.is_file():
+        return packaged
+    return Path(__file__).resolve().parent.parent.parent / "sample_corpora" / "prose.txt"

@@ -1,0 +1,200 @@
+"""The training engine on real (small) text: it learns, it is deterministic, it resumes exactly."""
+
+from __future__ import annotations
+
+import math
+import random
+import threading
+from collections import Counter
+
+import numpy as np
+import pytest
+import torch
+
+from lstmtui.core.config import TrainConfig
+from lstmtui.core.profiles import ProfileStore
+from lstmtui.core.training import TrainingSession
+
+
+def arithmetic_text(n_lines: int, seed: int = 0) -> str:
+    """Lines like '12+7=19': structured text whose digits after '=' only learning predicts."""
+    rng = random.Random(seed)
+    lines = []
+    for _ in range(n_lines):
+        a, b = rng.randint(0, 49), rng.randint(0, 49)
+        lines.append(f"{a}+{b}={a + b}")
+    return "\n".join(lines) + "\n"
+
+
+def tiny_config(**kw) -> TrainConfig:
+    base = dict(
+        hidden=48, layers=1, seq_len=32, batch=16, epochs=2, lr=1e-2, warmup_steps=5, dropout=0.0,
+        eval_every=0, sample_every=0, sample_length=40, save_every_min=0.0, threads=1, val_fraction=0.1,
+    )
+    base.update(kw)
+    return TrainConfig(**base).validate()
+
+
+@pytest.fixture
+def corpus_file(tmp_path):
+    path = tmp_path / "sums.txt"
+    path.write_text(arithmetic_text(4000))
+    return path
+
+
+def collect(session):
+    events = []
+    session.subscribe(events.append)
+    return events
+
+
+def unigram_entropy(text: str) -> float:
+    counts = Counter(text)
+    total = sum(counts.values())
+    return -sum(c / total * math.log(c / total) for c in counts.values())
+
+
+def test_validation_loss_falls_below_what_only_learning_reaches(corpus_file):
+    session = TrainingSession([corpus_file], tiny_config(epochs=3))
+    events = collect(session)
+    result = session.run()
+    assert result.kind == "finished", getattr(result, "message", result)
+    epochs = [e for e in events if e.kind == "epoch"]
+    assert len(epochs) == 3
+    # A model that ignores context can do no better than the unigram entropy of the text.
+    floor = unigram_entropy(corpus_file.read_text())
+    assert epochs[-1].val_loss < 0.7 * floor, (epochs[-1].val_loss, floor)
+    assert epochs[-1].val_loss < epochs[0].val_loss
+    assert math.isclose(epochs[-1].val_bpc, epochs[-1].val_loss / math.log(2))
+    steps = [e for e in events if e.kind == "step"]
+    assert steps[-1].step == len(steps) and steps[-1].chars_per_s > 0
+    samples = [e for e in events if e.kind == "sample"]
+    assert samples and all(len(s.text) == 40 for s in samples)
+
+
+def test_same_seed_same_run(corpus_file):
+    losses = []
+    for _ in range(2):
+        session = TrainingSession([corpus_file], tiny_config(epochs=1, dropout=0.2, layers=2, max_steps=15))
+        events = collect(session)
+        session.run()
+        losses.append([e.loss for e in events if e.kind == "step"])
+    assert len(losses[0]) == 15
+    assert losses[0] == losses[1]
+
+
+def test_resume_is_exact(corpus_file):
+    """N steps, save, resume for M more == N+M uninterrupted, on CPU with the same seed."""
+    store = ProfileStore()
+    cfg = dict(epochs=2, dropout=0.3, layers=2, eval_every=7, sample_every=5)
+    full = TrainingSession([corpus_file], tiny_config(max_steps=40, **cfg), profile="full", store=store)
+    full_events = collect(full)
+    full.run()
+
+    first = TrainingSession([corpus_file], tiny_config(max_steps=17, **cfg), profile="split", store=store)
+    first.run()
+    second = TrainingSession([corpus_file], tiny_config(max_steps=40, **cfg), profile="split", store=store, overrides={"max_steps": 40})
+    second_events = collect(second)
+    second.run()
+
+    full_losses = [e.loss for e in full_events if e.kind == "step"]
+    resumed_losses = [e.loss for e in second_events if e.kind == "step"]
+    assert len(full_losses) == 40 and len(resumed_losses) == 23
+    assert resumed_losses == full_losses[17:]
+    a = store.load_tensors("full", "latest")
+    b = store.load_tensors("split", "latest")
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_pause_resume_stop_from_another_thread(corpus_file):
+    store = ProfileStore()
+    session = TrainingSession([corpus_file], tiny_config(epochs=50), profile="ctl", store=store)
+    events = collect(session)
+    paused = threading.Event()
+    seen_steps = threading.Event()
+
+    def watch(event):
+        if event.kind == "step" and event.step >= 3:
+            seen_steps.set()
+        if event.kind == "state" and event.state == "paused":
+            paused.set()
+
+    session.subscribe(watch)
+    thread = session.start()
+    assert seen_steps.wait(60)
+    session.pause()
+    assert paused.wait(30)
+    steps_at_pause = max(e.step for e in events if e.kind == "step")
+    session.set_lr(5e-4)
+    session.save_now()
+    session.request_sample()
+    threading.Event().wait(0.6)
+    assert max(e.step for e in events if e.kind == "step") == steps_at_pause  # no step while paused
+    assert any(e.kind == "checkpoint" for e in events)
+    assert any(e.kind == "sample" for e in events)
+    snap = session.snapshot()
+    assert snap is not None and not snap[0].training
+    session.resume()
+    more = threading.Event()
+    session.subscribe(lambda e: e.kind == "step" and e.step > steps_at_pause + 2 and more.set())
+    assert more.wait(60)
+    assert [e for e in events if e.kind == "step"][-1].lr < 1e-3  # the new learning rate is in use
+    session.stop()
+    thread.join(60)
+    assert not thread.is_alive()
+    assert session.result.kind == "finished" and session.result.reason == "stopped"
+    meta = store.load_meta("ctl")
+    assert meta["progress"]["step"] == session.step
+
+
+def test_non_finite_weights_are_recovered_from_the_best_ones(corpus_file):
+    store = ProfileStore()
+    session = TrainingSession([corpus_file], tiny_config(epochs=1, eval_every=3), profile="nan", store=store)
+    events = collect(session)
+
+    def poison(event):
+        # A fault injected between steps on the training thread: a weight becomes NaN.
+        if event.kind == "step" and event.step == 6:
+            with torch.no_grad():
+                session._model.head.weight[0, 0] = float("nan")
+
+    session.subscribe(poison)
+    result = session.run()
+    assert result.reason == "completed"
+    assert any(e.kind == "warning" and "restored" in e.message for e in events)
+    for group in ("latest", "best"):
+        weights = store.load_tensors("nan", group)
+        assert all(torch.isfinite(v).all() for v in weights.values())
+
+
+def test_persistent_non_finite_loss_stops_with_a_message_and_saves_no_nan(corpus_file):
+    store = ProfileStore()
+    session = TrainingSession([corpus_file], tiny_config(epochs=1, eval_every=3), profile="nan2", store=store)
+    events = collect(session)
+
+    def poison(event):
+        if (event.kind == "step" and event.step >= 4) or event.kind == "warning":
+            with torch.no_grad():
+                session._model.head.weight[0, 0] = float("nan")
+
+    session.subscribe(poison)
+    result = session.run()
+    assert result.reason == "diverged"
+    assert "lower --lr" in result.message
+    assert sum(e.kind == "warning" and "non-finite" in e.message for e in events) >= 2
+    for group in ("latest", "best"):
+        weights = store.load_tensors("nan2", group)
+        assert all(torch.isfinite(v).all() for v in weights.values())
+
+
+def test_epoch_end_events_carry_the_documented_fields(corpus_file):
+    session = TrainingSession([corpus_file], tiny_config(epochs=1))
+    events = collect(session)
+    session.run()
+    epoch = next(e for e in events if e.kind == "epoch").to_dict()
+    for field in ("event", "epoch", "step", "train_loss", "val_loss", "val_bpc", "chars_per_s", "elapsed_s"):
+        assert field in epoch
+    assert epoch["event"] == "epoch"
+    assert np.isfinite(epoch["val_loss"])

@@ -8,6 +8,7 @@ import json
 import os
 import pickle
 import random
+import select
 import signal
 import subprocess
 import sys
@@ -386,38 +387,59 @@ def test_a_pickle_in_a_profile_is_never_loaded(store, tmp_path):
 # ----- atomicity -----
 
 
-def _saver_child(home: Path, size: int) -> None:
+def _saver_child(home: Path, size: int, report_fd: int) -> None:
     """Save the profile over and over, each version self-consistent (tensors filled with its step)."""
     try:
+        # The parent's OpenMP pool does not survive fork(); one thread keeps torch off it.
+        torch.set_num_threads(1)
         store = ProfileStore(home)
         step = store.load_meta("kill")["progress"]["step"]
         while True:
             step += 1
             tensors = {g: {"w": torch.full((size,), float(step))} for g in ("best", "latest", "optim")}
             store.save("kill", make_meta(step=step), tensors)
+            os.write(report_fd, b".")
     finally:
         os._exit(1)
 
 
-def test_kill_9_at_random_moments_during_saves_always_leaves_a_loadable_profile(store):
-    size = 200_000  # 800 kB per group: each save takes long enough for kills to land mid-write
-    store.save("kill", make_meta(step=0), {g: {"w": torch.zeros(size)} for g in ("best", "latest", "optim")})
-    rng = random.Random(7)
-    last_step = 0
-    for _ in range(20):
+def kill_during_saves(store: ProfileStore, kills: int, seed: int) -> tuple[list[int], int]:
+    """Fork savers and SIGKILL each at a random moment; check the profile after every kill."""
+    size = 200_000  # 800 kB per group: a save takes tens of ms, so most kills land mid-save
+    if not store.exists("kill"):
+        store.save("kill", make_meta(step=0), {g: {"w": torch.zeros(size)} for g in ("best", "latest", "optim")})
+    rng = random.Random(seed)
+    steps, interrupted = [store.load_meta("kill")["progress"]["step"]], 0
+    for _ in range(kills):
+        read_fd, write_fd = os.pipe()
         pid = os.fork()  # a fork skips the torch import a fresh interpreter would spend seconds on
         if pid == 0:
-            _saver_child(store.home, size)
-        time.sleep(rng.uniform(0.0, 0.06))
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
+            os.close(read_fd)
+            _saver_child(store.home, size, write_fd)
+        os.close(write_fd)
+        try:
+            for _ in range(rng.randint(0, 2)):  # let it finish a few saves, then kill mid-way
+                ready, _, _ = select.select([read_fd], [], [], 60)
+                assert ready and os.read(read_fd, 1), "the saving child stopped"
+            time.sleep(rng.uniform(0.0, 0.08))
+        finally:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            os.close(read_fd)
+        interrupted += any(".tmp-" in p.name for p in store.root.iterdir()) or len(list(store.path("kill").iterdir())) > 1
         meta, groups = store.load("kill")
         step = meta["progress"]["step"]
-        assert step >= last_step  # never goes back to an older version
+        assert step >= steps[-1]  # never goes back to an older version
         for group in ("best", "latest", "optim"):
             assert torch.equal(groups[group]["w"], torch.full((size,), float(step))), (group, step)
-        last_step = step
-    store.save("kill", make_meta(step=last_step + 1), {})
+        steps.append(step)
+    return steps, interrupted
+
+
+def test_kill_9_at_random_moments_during_saves_always_leaves_a_loadable_profile(store):
+    steps, _ = kill_during_saves(store, kills=20, seed=7)
+    assert steps[-1] > steps[0]  # the children did save between kills
+    store.save("kill", make_meta(step=steps[-1] + 1), {})
     leftovers = [p.name for p in store.root.iterdir() if ".tmp-" in p.name]
     assert leftovers == []  # the next save cleans up what killed ones left
     assert len(list(store.path("kill").iterdir())) == 1

@@ -746,6 +746,7 @@ class _HashIndex:
 
     def save(self) -> None:
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             _atomic_write_bytes(self.path, json.dumps(self.data, indent=0).encode())
         except OSError:
             pass  # only an optimisation

@@ -1,0 +1,177 @@
+"""`lstmtui profiles ...`: the table, show with its curve, confirmation on rm, rename, export/import."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from lstmtui.cli import main
+from lstmtui.commands.profiles import learning_curve
+from lstmtui.core.config import ModelConfig
+from lstmtui.core.profiles import ProfileStore
+
+REPO = Path(__file__).resolve().parent.parent
+VOCAB = [chr(c) for c in range(32, 32 + 30)] + ["\n"]
+
+
+def save_profile(store: ProfileStore, name: str, **extra) -> None:
+    meta = {
+        "model": ModelConfig(vocab_size=len(VOCAB), hidden=32, layers=2).to_dict(),
+        "vocab": VOCAB,
+        "train_config": {"epochs": 20, "lr": 0.002},
+        "progress": {"epoch": 3, "step": 900, "best_val_loss": 1.3862943611198906, "best_step": 800, "finished": False},
+        "history": {
+            "train": [[s, 4.0 - s / 400, s / 10] for s in range(0, 1000, 20)],
+            "val": [[s, 3.0 - s / 500, (3.0 - s / 500) / 0.6931471805599453, s / 10] for s in range(100, 1000, 100)],
+        },
+        "corpus": {"paths": ["/data/tiny shakespeare.txt", "/data/more.txt"], "size_bytes": 1115394},
+        "sampling": {"temperature": 0.7},
+        "rng": {"python": [3, [1, 2], None], "numpy": ["MT19937", [1], 0, 0, 0.0]},
+    }
+    meta.update(extra)
+    store.save(name, meta, {"best": {"w": torch.ones(3)}, "latest": {"w": torch.zeros(3)}})
+
+
+@pytest.fixture
+def store(lstmtui_home) -> ProfileStore:
+    return ProfileStore(lstmtui_home)
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(["profiles", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_list_shows_a_row_per_profile_and_marks_broken_ones(store, capsys):
+    save_profile(store, "shakespeare")
+    save_profile(store, "broken")
+    version = next(store.path("broken").iterdir())
+    (version / "meta.json").write_text("{")
+    code, out, err = run_cli(capsys, "list")
+    assert code == 0 and err == ""
+    for heading in ("name", "corpus", "parameters", "epochs", "best val bpc", "updated"):
+        assert heading in out
+    row = next(line for line in out.splitlines() if "shakespeare" in line and "tiny" in line)
+    assert "tiny shakespeare.txt +1" in row and "2x32" in row and "3/20" in row and "2.000" in row
+    assert "profile broken: meta.json is not valid JSON" in out
+    assert run_cli(capsys, )[1] == out  # `profiles` alone lists too
+
+
+def test_list_with_no_profiles_says_so(capsys, lstmtui_home):
+    code, out, _ = run_cli(capsys, "list")
+    assert code == 0 and out.strip() == f"no profiles in {lstmtui_home / 'profiles'}"
+
+
+def test_home_option_before_or_after_the_action(tmp_path, capsys):
+    other = ProfileStore(tmp_path / "elsewhere")
+    save_profile(other, "far")
+    for argv in (["--home", str(other.home), "list"], ["list", "--home", str(other.home)]):
+        code, out, _ = run_cli(capsys, *argv)
+        assert code == 0 and "far" in out, argv
+
+
+def test_show_prints_everything_and_the_curve(store, capsys):
+    save_profile(store, "shakespeare")
+    code, out, _ = run_cli(capsys, "show", "shakespeare")
+    assert code == 0
+    assert "model: 2 layers x 32 hidden" in out
+    assert "vocabulary: 31 symbols:" in out and "\\n" in out
+    assert "best validation: 2.0000 bits/char" in out
+    for text in ("epoch: 3", "step: 900", "temperature: 0.7", "lr: 0.002", "tiny shakespeare.txt",
+                 "rng: saved states for python, numpy", "best: ", "created: ", "format_version: 1"):
+        assert text in out, text
+    assert "learning curve (bits/char" in out and "·" in out and "o" in out
+    code, out, _ = run_cli(capsys, "show", "shakespeare", "--json")
+    assert code == 0 and json.loads(out)["progress"]["step"] == 900
+
+
+def test_show_escapes_control_characters_from_a_profile(store, capsys):
+    save_profile(store, "sneaky", corpus={"paths": ["/x/\x1b]0;owned\x07evil.txt"]})
+    code, out, _ = run_cli(capsys, "show", "sneaky")
+    assert code == 0 and "owned" in out and "\x1b" not in out and "\x07" not in out
+    code, out, _ = run_cli(capsys, "list")
+    assert code == 0 and "\x1b" not in out
+
+
+def test_learning_curve_handles_empty_and_flat_histories():
+    assert learning_curve({}) == ["learning curve: no history yet"]
+    flat = learning_curve({"train": [[5, 1.0, 0.0]]})
+    assert len(flat) == 13 and "·" in "".join(flat)
+    drawn = learning_curve({"train": [[0, 4.0], [100, 1.0]], "val": [[100, 1.0, 1.5]]}, width=20, height=5)
+    assert drawn[1].endswith("·" + " " * 19)  # high loss at the first step: top-left
+    assert "o" in drawn[5]  # 1.5 bits/char is the lowest point: bottom row
+
+
+def test_missing_and_bad_names_are_one_line_errors(capsys):
+    for argv, message in (
+        (["show", "ghost"], "no profile named ghost"),
+        (["show", "../etc"], "profile name '../etc' may only hold"),
+        (["rename", "ghost", "x"], "no profile named ghost"),
+        (["rm", "--yes", "a/b"], "may only hold"),
+        (["export", "ghost", "out.tar"], "no profile named ghost"),
+        (["import", "nothing.tar"], "no such file"),
+    ):
+        code, out, err = run_cli(capsys, *argv)
+        assert code == 2, argv
+        assert err.startswith("lstmtui: error: ") and message in err, err
+        assert "Traceback" not in err and err.count("\n") == 1
+
+
+def test_rm_asks_and_refuses_without_a_terminal(store, capsys, monkeypatch):
+    save_profile(store, "victim")
+    monkeypatch.setattr(sys, "stdin", io.StringIO("y\n"))  # not a terminal
+    code, _, err = run_cli(capsys, "rm", "victim")
+    assert code == 2 and "stdin is not a terminal; add --yes" in err and store.exists("victim")
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr(sys, "stdin", Terminal("n\n"))
+    code, out, _ = run_cli(capsys, "rm", "victim")
+    assert code == 1 and "remove profile victim" in out and store.exists("victim")
+    monkeypatch.setattr(sys, "stdin", Terminal("y\n"))
+    code, out, _ = run_cli(capsys, "rm", "victim")
+    assert code == 0 and "removed profile victim" in out and not store.exists("victim")
+    save_profile(store, "victim")
+    code, out, _ = run_cli(capsys, "rm", "victim", "--yes")
+    assert code == 0 and not store.exists("victim")
+
+
+def test_rename_export_import(store, capsys, tmp_path):
+    save_profile(store, "first")
+    assert run_cli(capsys, "rename", "first", "second")[0] == 0
+    assert not store.exists("first") and store.load_meta("second")["name"] == "second"
+    archive = tmp_path / "second.lstmtui"
+    code, out, _ = run_cli(capsys, "export", "second", str(archive))
+    assert code == 0 and archive.is_file() and "exported profile second" in out
+    code, _, err = run_cli(capsys, "import", str(archive))
+    assert code == 2 and "already exists" in err and "--name" in err
+    code, out, _ = run_cli(capsys, "import", str(archive), "--name", "third")
+    assert code == 0 and "as profile third" in out
+    assert torch.equal(store.load_tensors("third", "best")["w"], torch.ones(3))
+    save_profile(store, "taken")
+    code, _, err = run_cli(capsys, "rename", "third", "taken")
+    assert code == 2 and "already exists" in err
+
+
+def test_the_installed_command_runs_in_a_fresh_process(store):
+    save_profile(store, "shakespeare")
+    env = dict(os.environ, LSTMTUI_HOME=str(store.home))
+    done = subprocess.run(
+        [sys.executable, "-m", "lstmtui", "profiles", "list"], capture_output=True, text=True, env=env, cwd=REPO, timeout=120
+    )
+    assert done.returncode == 0 and "shakespeare" in done.stdout
+    done = subprocess.run(
+        [sys.executable, "-m", "lstmtui", "profiles", "rm", "shakespeare"],
+        capture_output=True, text=True, env=env, cwd=REPO, stdin=subprocess.DEVNULL, timeout=120,
+    )
+    assert done.returncode == 2 and done.stderr.startswith("lstmtui: error: not removing profile shakespeare")

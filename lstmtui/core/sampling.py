@@ -1,0 +1,580 @@
+"""Streaming character generation from a CharLSTM: temperature, top-k, top-p, beam search.
+
+The prime (the text the model continues) runs through the network once, in as few forward calls
+as memory allows; after that each character costs one single-step forward, stepping the kept
+(h, c) state, so generation is O(1) per character and can stop and resume at any character.
+
+Temperature 0 means greedy decoding (always the most likely character).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any, Iterable, Iterator, Sequence
+
+import numpy as np
+import torch
+
+from lstmtui.core.errors import ConfigError, VocabularyError
+
+# Feeding a long prime in one call needs the LSTM's gate buffer for every step (time x 4*hidden
+# floats per layer); chunks this long keep that to tens of MB for big models.
+PRIME_CHUNK = 4096
+# Uniform random numbers are drawn from the torch.Generator in blocks: one draw per character
+# would cost more than the sampling itself.
+_UNIFORM_BLOCK = 256
+MAX_LENGTH = 10**8
+MAX_BEAM = 256
+
+
+@dataclass
+class SamplingConfig:
+    """How to pick each next character.
+
+    temperature: 0 is greedy (argmax); below 1 sharper, above 1 flatter.
+    top_k: keep only the k most likely characters (0 = off).
+    top_p: nucleus sampling, keep the smallest set of most likely characters whose mass reaches p
+        (1.0 = off).
+    beam: beam search width (0 = off); returns the most likely continuation of the given length
+        under the model (temperature, top-k and top-p do not apply).
+    length: characters to generate per sample.
+    stop: stop after emitting any of these strings (the stop string is included).
+    stop_chars: stop after emitting any of these characters (included).
+    repetition_penalty: > 1 divides the logits of characters seen in the last
+        ``repetition_window`` emitted characters (CTRL-style); 1.0 = off.
+    no_repeat_ngram: forbid a character that would repeat an n-gram already emitted, which
+        breaks greedy / low-temperature loops (0 = off; 8-16 suits characters).
+    seed: random seed for reproducible samples (None = fresh randomness).
+    """
+
+    temperature: float = 0.8
+    top_k: int = 0
+    top_p: float = 1.0
+    beam: int = 0
+    length: int = 500
+    stop: tuple[str, ...] = ()
+    stop_chars: str = ""
+    repetition_penalty: float = 1.0
+    repetition_window: int = 32
+    no_repeat_ngram: int = 0
+    seed: int | None = None
+
+    def validate(self) -> "SamplingConfig":
+        """Raise ConfigError for an impossible setting; return self."""
+        _number("--temperature", self.temperature, 0.0, 100.0)
+        _whole("--top-k", self.top_k, 0, 1 << 20)
+        _number("--top-p", self.top_p, 0.0, 1.0, low_open=True)
+        _whole("--beam", self.beam, 0, MAX_BEAM)
+        _whole("--length", self.length, 0, MAX_LENGTH)
+        _number("--repetition-penalty", self.repetition_penalty, 1.0, 100.0)
+        _whole("--repetition-window", self.repetition_window, 1, 1 << 20)
+        _whole("--no-repeat-ngram", self.no_repeat_ngram, 0, 1 << 16)
+        if self.seed is not None:
+            _whole("--seed", self.seed, 0, 2**63 - 1)
+        if isinstance(self.stop, str):
+            self.stop = (self.stop,)
+        self.stop = tuple(self.stop)
+        if any(not isinstance(s, str) or not s for s in self.stop):
+            raise ConfigError("--stop strings must be non-empty text")
+        if not isinstance(self.stop_chars, str):
+            raise ConfigError("--stop-chars must be text")
+        return self
+
+    @property
+    def method(self) -> str:
+        """A short name of the decoding method these settings select."""
+        if self.beam > 0:
+            return f"beam {self.beam}"
+        if self.temperature == 0:
+            return "greedy"
+        parts = [f"T={self.temperature:g}"]
+        if self.top_k:
+            parts.append(f"top-k {self.top_k}")
+        if self.top_p < 1.0:
+            parts.append(f"top-p {self.top_p:g}")
+        return ", ".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict."""
+        d = asdict(self)
+        d["stop"] = list(self.stop)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "SamplingConfig":
+        """Build from a dict (e.g. a profile's "sampling" defaults), ignoring unknown keys."""
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        if isinstance(values.get("stop"), list):
+            values["stop"] = tuple(values["stop"])
+        return cls(**values).validate()
+
+
+def _whole(name: str, value: Any, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{name} must be a whole number, not {value!r}")
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low} and {high}, not {value}")
+
+
+def _number(name: str, value: Any, low: float, high: float, low_open: bool = False) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ConfigError(f"{name} must be a finite number, not {value!r}")
+    if (value <= low if low_open else value < low) or value > high:
+        raise ConfigError(f"{name} must be in {'(' if low_open else '['}{low:g}, {high:g}], not {value:g}")
+
+
+def _vocab_chars(vocab) -> list[str]:
+    return list(vocab.chars)
+
+
+def _missing(vocab, text: str) -> list[str]:
+    if hasattr(vocab, "missing"):
+        return list(vocab.missing(text))
+    known = set(vocab.chars)
+    return sorted({ch for ch in text if ch not in known})
+
+
+def _show_chars(chars: Sequence[str], limit: int = 12) -> str:
+    shown = []
+    for ch in chars[:limit]:
+        shown.append(repr(ch) if ch.isprintable() else f"U+{ord(ch):04X}")
+    more = f" and {len(chars) - limit} more" if len(chars) > limit else ""
+    return ", ".join(shown) + more
+
+
+class CharGenerator:
+    """Generates characters one at a time from a model snapshot, keeping the LSTM state.
+
+    The model is used as given when it is already in eval mode (the caller's snapshot); a model in
+    training mode is copied first so that generation never changes it. Nothing here mutates the
+    weights. Not thread-safe: one generator per thread.
+    """
+
+    def __init__(self, model, vocab, config: SamplingConfig | None = None, device: str | torch.device = "cpu",
+                 generator: torch.Generator | None = None) -> None:
+        self.config = (config or SamplingConfig()).validate()
+        if model.training:
+            model = copy.deepcopy(model).eval()
+        self.device = torch.device(device)
+        self.model = model.to(self.device) if _model_device(model) != self.device else model
+        self.vocab = vocab
+        self.chars = _vocab_chars(vocab)
+        self._index = {ch: i for i, ch in enumerate(self.chars)}
+        self.vocab_size = len(self.chars)
+        if generator is None:
+            generator = torch.Generator()
+            seed = self.config.seed if self.config.seed is not None else int.from_bytes(os.urandom(8), "little") >> 1
+            generator.manual_seed(seed)
+        self.generator = generator
+        self._uniforms = np.empty(0)
+        self._u_pos = 0
+        self.state = None
+        self._logits: torch.Tensor | None = None  # logits for the next character
+        self._pending: int | None = None           # chosen but not yet fed to the network
+        self._x = torch.zeros((1, 1), dtype=torch.long, device=self.device)
+        self._stepper = _Stepper(self.model) if _Stepper.supports(self.model) else None
+        self.history: list[int] = []               # every id fed or emitted, prime included
+        self.emitted = 0
+        self._ngrams: dict[tuple[int, ...], set[int]] = {}
+
+    # -- state -----------------------------------------------------------------------------
+    def default_start(self) -> str:
+        """The character an empty prime starts from: newline, else space, else the first one."""
+        for ch in ("\n", " "):
+            if ch in self._index:
+                return ch
+        return self.chars[0]
+
+    def encode_prime(self, text: str, drop_unknown: bool = False) -> list[int]:
+        """Character ids of a prime; VocabularyError listing unknown characters unless dropped."""
+        missing = _missing(self.vocab, text)
+        if missing:
+            if not drop_unknown:
+                raise VocabularyError(
+                    f"the prime has {len(missing)} character(s) the model's vocabulary lacks: "
+                    f"{_show_chars(missing)} (drop them with --drop-unknown)"
+                )
+            drop = set(missing)
+            text = "".join(ch for ch in text if ch not in drop)
+        index = self._index
+        try:
+            return [index[ch] for ch in text]
+        except KeyError:
+            # The vocabulary maps some characters itself (e.g. rare ones to its unknown symbol).
+            return [int(i) for i in self.vocab.encode(text)]
+
+    def prime(self, text: str, drop_unknown: bool = False) -> None:
+        """Reset the state and run the prime through the network (empty: a default start char)."""
+        ids = self.encode_prime(text, drop_unknown)
+        if not ids:
+            ids = [self._index[self.default_start()]]
+        with torch.inference_mode():
+            self._set_state(None)
+        self._logits = None
+        self._pending = None
+        self.history = []
+        self.emitted = 0
+        self._ngrams = {}
+        self._feed_ids(ids)
+
+    def feed(self, text: str, drop_unknown: bool = False) -> None:
+        """Append text to the context without resetting (e.g. the user typed more seed)."""
+        ids = self.encode_prime(text, drop_unknown)
+        if ids:
+            self._flush_pending()
+            self._feed_ids(ids)
+
+    @torch.inference_mode()
+    def _feed_ids(self, ids: list[int], record: bool = True) -> None:
+        for start in range(0, len(ids), PRIME_CHUNK):
+            chunk = torch.tensor([ids[start:start + PRIME_CHUNK]], dtype=torch.long, device=self.device)
+            logits, state = self.model(chunk, self.state)
+            self._set_state(state)
+        self._logits = logits[0, -1].float().cpu()
+        if record:
+            self.history.extend(ids)
+
+    def _set_state(self, state) -> None:
+        if self._stepper is None:
+            self.state = state
+            return
+        views = self._stepper.state_views()
+        if state is None:
+            views[0].zero_()
+            views[1].zero_()
+        else:
+            views[0].copy_(state[0])
+            views[1].copy_(state[1])
+        self.state = views
+
+    @torch.inference_mode()
+    def _flush_pending(self) -> None:
+        if self._logits is None:
+            self.prime("")
+        if self._pending is not None:
+            if self._stepper is not None:
+                self._logits = self._stepper.step(self._pending).cpu()
+            else:
+                self._x[0, 0] = self._pending
+                logits, self.state = self.model(self._x, self.state)
+                self._logits = logits[0, -1].float().cpu()
+            self._pending = None
+
+    def next_probs(self) -> torch.Tensor:
+        """The model's probabilities for the next character (before any sampling filter)."""
+        self._flush_pending()
+        return torch.softmax(self._logits, dim=-1)
+
+    # -- choosing --------------------------------------------------------------------------
+    def _uniform(self) -> float:
+        if self._u_pos >= len(self._uniforms):
+            self._uniforms = torch.rand(_UNIFORM_BLOCK, generator=self.generator, dtype=torch.float64).numpy()
+            self._u_pos = 0
+        u = self._uniforms[self._u_pos]
+        self._u_pos += 1
+        return float(u)
+
+    def filtered_logits(self, logits: np.ndarray) -> np.ndarray:
+        """Apply the repetition guard, temperature, top-k and top-p to one step's logits."""
+        cfg = self.config
+        z = logits.astype(np.float64, copy=True)
+        if cfg.repetition_penalty != 1.0 and self.emitted:
+            recent = np.unique(np.asarray(self.history[-min(cfg.repetition_window, self.emitted):]))
+            vals = z[recent]
+            z[recent] = np.where(vals > 0, vals / cfg.repetition_penalty, vals * cfg.repetition_penalty)
+        if cfg.no_repeat_ngram:
+            n = cfg.no_repeat_ngram
+            if len(self.history) >= n - 1:
+                banned = self._ngrams.get(tuple(self.history[len(self.history) - n + 1:]))
+                if banned and len(banned) < len(z):
+                    z[list(banned)] = -np.inf
+        if cfg.temperature == 0:
+            return z
+        z = z / cfg.temperature
+        v = len(z)
+        if 0 < cfg.top_k < v:
+            keep = np.argpartition(-z, cfg.top_k - 1)[: cfg.top_k]
+            masked = np.full_like(z, -np.inf)
+            masked[keep] = z[keep]
+            z = masked
+        if cfg.top_p < 1.0:
+            order = np.argsort(-z, kind="stable")
+            p = np.exp(z[order] - z[order[0]])
+            p /= p.sum()
+            before = np.cumsum(p) - p
+            # keep each character while the mass of those more likely is still below top_p
+            z[order[before >= cfg.top_p]] = -np.inf
+        return z
+
+    def choose(self, logits: torch.Tensor) -> int:
+        """Pick the next character id from one step's logits under the configured method."""
+        z = self.filtered_logits(logits.numpy())
+        if self.config.temperature == 0:
+            return int(np.argmax(z))
+        p = np.exp(z - z.max())
+        cdf = np.cumsum(p)
+        i = int(np.searchsorted(cdf, self._uniform() * cdf[-1], side="right"))
+        # a zero-probability tail can only be hit by rounding at the very top
+        return min(i, int(np.flatnonzero(p)[-1]))
+
+    def _emit(self, cid: int) -> None:
+        self.history.append(cid)
+        self.emitted += 1
+        n = self.config.no_repeat_ngram
+        if n and len(self.history) >= n:
+            key = tuple(self.history[-n:-1])
+            self._ngrams.setdefault(key, set()).add(cid)
+
+    # -- streaming -------------------------------------------------------------------------
+    def stream(self, length: int | None = None) -> Iterator[str]:
+        """Yield up to ``length`` characters (default: the configured length), one at a time.
+
+        Stops early after a stop string or stop character. Closing the iterator at any point
+        leaves the state right after the last character yielded, so a later call continues.
+        Beam search (beam > 0) is not streaming by nature: characters are yielded as soon as
+        every beam agrees on them, and the rest once the best beam is known.
+        """
+        length = self.config.length if length is None else length
+        _whole("--length", length, 0, MAX_LENGTH)
+        if self.config.beam > 0:
+            yield from self._beam_stream(length)
+            return
+        stop = _StopWatch(self.config)
+        chars = self.chars
+        for _ in range(length):
+            with torch.inference_mode():
+                self._flush_pending()
+                cid = self.choose(self._logits)
+            self._pending = cid
+            self._emit(cid)
+            ch = chars[cid]
+            yield ch
+            if stop.hit(ch):
+                return
+
+    def generate(self, length: int | None = None) -> str:
+        """Generate and return a whole sample (see stream())."""
+        return "".join(self.stream(length))
+
+    def _beam_stream(self, length: int) -> Iterator[str]:
+        stop = _StopWatch(self.config)
+        chars = self.chars
+        with torch.inference_mode():
+            self._flush_pending()
+        start = ((self.state[0].clone(), self.state[1].clone()), self._logits)
+        emitted: list[int] = []
+        beams = self._beam_ids(length)
+        try:
+            for cid in beams:
+                self._emit(cid)
+                emitted.append(cid)
+                yield chars[cid]
+                if stop.hit(chars[cid]):
+                    return
+        finally:
+            if len(emitted) < length or self._logits is start[1]:
+                # stopped before the search finished: the state must follow what was emitted
+                beams.close()
+                with torch.inference_mode():
+                    self._set_state(start[0])
+                self._logits = start[1]
+                self._pending = None
+                if emitted:
+                    self._feed_ids(emitted, record=False)
+
+    @torch.inference_mode()
+    def beam_search(self, length: int, width: int | None = None) -> tuple[list[int], float]:
+        """The most likely continuation of ``length`` characters found with a beam, and its log-prob.
+
+        Leaves the generator's state after the returned continuation.
+        """
+        ids = list(self._beam_ids(length, width))
+        return ids, self._last_beam_logprob
+
+    @torch.inference_mode()
+    def _beam_ids(self, length: int, width: int | None = None) -> Iterator[int]:
+        width = width or self.config.beam or 1
+        self._last_beam_logprob = 0.0
+        if length == 0:
+            return
+        self._flush_pending()
+        v = self.vocab_size
+        h, c = self.state
+        logp0 = torch.log_softmax(self._logits.double(), -1)
+        # the first expansion is from one beam, so the top `width` characters seed the beams
+        k = min(width, v)
+        scores, first = torch.topk(logp0, k)
+        tokens = torch.zeros((k, length), dtype=torch.long)
+        tokens[:, 0] = first
+        hb = h.repeat(1, k, 1)
+        cb = c.repeat(1, k, 1)
+        yielded = 0
+        step_logp = logp0.new_zeros(k)
+        for t in range(1, length + 1):
+            # emit what every beam agrees on: ancestors never change once all beams share them
+            while yielded < t and bool((tokens[:, yielded] == tokens[0, yielded]).all()):
+                self._last_beam_logprob = float(scores[0])
+                yield int(tokens[0, yielded])
+                yielded += 1
+            x = tokens[:, t - 1:t].to(self.device)
+            logits, (hb, cb) = self.model(x, (hb, cb))
+            if t == length:
+                break
+            logp = torch.log_softmax(logits[:, -1].double().cpu(), -1)
+            total = (scores[:, None] + logp).reshape(-1)
+            kk = min(width, total.numel())
+            scores, flat = torch.topk(total, kk)
+            parent = flat // v
+            tokens = tokens[parent]
+            tokens[:, t] = flat % v
+            hb = hb[:, parent.to(self.device)]
+            cb = cb[:, parent.to(self.device)]
+        best = int(torch.argmax(scores))
+        self._last_beam_logprob = float(scores[best])
+        self._set_state((hb[:, best:best + 1].contiguous(), cb[:, best:best + 1].contiguous()))
+        self._logits = logits[best, -1].float().cpu()
+        self._pending = None
+        for i in range(yielded, length):
+            yield int(tokens[best, i])
+
+
+class _StopWatch:
+    """Watches emitted characters for stop strings and stop characters."""
+
+    def __init__(self, config: SamplingConfig) -> None:
+        self.stops = tuple(config.stop)
+        self.stop_chars = set(config.stop_chars)
+        self.tail = ""
+        self.keep = max((len(s) for s in self.stops), default=0)
+
+    def hit(self, ch: str) -> bool:
+        if ch in self.stop_chars:
+            return True
+        if not self.stops:
+            return False
+        self.tail = (self.tail + ch)[-self.keep:]
+        return any(self.tail.endswith(s) for s in self.stops)
+
+
+class _Stepper:
+    """One-character steps of a CharLSTM with preallocated buffers and folded weights.
+
+    nn.LSTM called on a (1, 1) input spends a millisecond or more in per-call set-up on CPU; these
+    are the same equations as seven in-place ops per layer on views made once: the first layer's
+    input projection (embedding or one-hot times W_ih, plus both biases) is precomputed per
+    character, deeper layers multiply one concatenated [W_ih | W_hh] by the adjacent
+    [h_below | h_own] slice of one hidden buffer, and gate rows are reordered to i, f, o, g so
+    one sigmoid and one tanh cover them.
+    """
+
+    def __init__(self, model) -> None:
+        lstm, head = model.lstm, model.head
+        hh, layers = lstm.hidden_size, lstm.num_layers
+        self.hidden, self.layers = hh, layers
+        dev, dtype = head.weight.device, torch.float32
+        # PyTorch's gate order is i, f, g, o
+        order = torch.cat([torch.arange(0, 2 * hh), torch.arange(3 * hh, 4 * hh), torch.arange(2 * hh, 3 * hh)]).to(dev)
+
+        def w(name):
+            return getattr(lstm, name).detach().to(dtype)
+
+        with torch.inference_mode():
+            if model.embedding is not None:
+                inputs = model.embedding.weight.detach().to(dtype) @ w("weight_ih_l0").T
+            else:
+                inputs = w("weight_ih_l0").T  # a one-hot input selects a column of W_ih
+            table = (inputs + w("bias_ih_l0") + w("bias_hh_l0"))[:, order].contiguous()
+            self.rows = list(table.unbind(0))
+            self.weights = [w("weight_hh_l0")[order].contiguous()]
+            self.biases = [None]
+            for layer in range(1, layers):
+                cat = torch.cat([w(f"weight_ih_l{layer}"), w(f"weight_hh_l{layer}")], dim=1)
+                self.weights.append(cat[order].contiguous())
+                self.biases.append((w(f"bias_ih_l{layer}") + w(f"bias_hh_l{layer}"))[order].contiguous())
+            self.head_w = head.weight.detach().to(dtype).contiguous()
+            self.head_b = head.bias.detach().to(dtype).contiguous()
+            self.hs = torch.zeros(layers * hh, device=dev, dtype=dtype)
+            self.cs = torch.zeros(layers * hh, device=dev, dtype=dtype)
+            self.gates = gates = torch.empty(4 * hh, device=dev, dtype=dtype)
+            self.tmp = torch.empty(hh, device=dev, dtype=dtype)
+            self.logits = torch.empty(head.out_features, device=dev, dtype=dtype)
+            self.sig, self.i, self.f, self.o, self.g = (
+                gates[: 3 * hh], gates[:hh], gates[hh:2 * hh], gates[2 * hh:3 * hh], gates[3 * hh:]
+            )
+            self.h = [self.hs[k * hh:(k + 1) * hh] for k in range(layers)]
+            self.c = [self.cs[k * hh:(k + 1) * hh] for k in range(layers)]
+            self.inputs = [self.h[0]] + [self.hs[(k - 1) * hh:(k + 1) * hh] for k in range(1, layers)]
+            self.top = self.h[-1]
+
+    @staticmethod
+    def supports(model) -> bool:
+        """Whether the model is a plain CharLSTM this stepper reproduces exactly."""
+        lstm = getattr(model, "lstm", None)
+        return (
+            isinstance(lstm, torch.nn.LSTM) and lstm.bias and not lstm.bidirectional
+            and getattr(lstm, "proj_size", 0) == 0 and lstm.batch_first
+            and isinstance(getattr(model, "head", None), torch.nn.Linear) and model.head.bias is not None
+            and hasattr(model, "embedding")
+        )
+
+    def state_views(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The (h, c) state as (layers, 1, hidden) views of the stepper's buffers."""
+        shape = (self.layers, 1, self.hidden)
+        return self.hs.view(shape), self.cs.view(shape)
+
+    def step(self, cid: int) -> torch.Tensor:
+        """Advance one character; return the logits buffer for the next one (overwritten each step)."""
+        gates, sig, i, f, o, g, tmp = self.gates, self.sig, self.i, self.f, self.o, self.g, self.tmp
+        for layer in range(self.layers):
+            bias = self.rows[cid] if layer == 0 else self.biases[layer]
+            torch.addmv(bias, self.weights[layer], self.inputs[layer], out=gates)
+            sig.sigmoid_()
+            g.tanh_()
+            c = self.c[layer]
+            c.mul_(f).addcmul_(i, g)
+            torch.tanh(c, out=tmp)
+            torch.mul(o, tmp, out=self.h[layer])
+        return torch.addmv(self.head_b, self.head_w, self.top, out=self.logits)
+
+
+def _model_device(model) -> torch.device:
+    try:
+        return next(model.parameters()).device
+    except StopIteration:
+        return torch.device("cpu")
+
+
+def sample_text(model, vocab, prime: str, length: int, temperature: float,
+                generator: torch.Generator | None = None) -> str:
+    """Continue ``prime`` by ``length`` characters at ``temperature`` (unknown prime chars dropped)."""
+    gen = CharGenerator(model, vocab, SamplingConfig(temperature=temperature, length=length),
+                        device=_model_device(model), generator=generator)
+    gen.prime(prime, drop_unknown=True)
+    return gen.generate(length)
+
+
+# The Keras example's "diversity" display: one prime continued at several temperatures.
+DIVERSITY = (0.2, 0.5, 1.0, 1.2)
+
+
+def compare(model, vocab, prime: str, settings_list: Iterable[SamplingConfig | dict | float] = DIVERSITY,
+            *, drop_unknown: bool = False, length: int | None = None) -> list[str]:
+    """Continue the same prime under several settings (configs, dicts, or bare temperatures)."""
+    out = []
+    for settings in settings_list:
+        if isinstance(settings, SamplingConfig):
+            cfg = replace(settings)
+        elif isinstance(settings, dict):
+            cfg = SamplingConfig.from_dict(settings)
+        else:
+            cfg = SamplingConfig(temperature=float(settings))
+        if length is not None:
+            cfg.length = length
+        gen = CharGenerator(model, vocab, cfg, device=_model_device(model))
+        gen.prime(prime, drop_unknown=drop_unknown)
+        out.append(gen.generate())
+    return out

@@ -1,0 +1,135 @@
+"""`lstmtui train` as a user runs it: real subprocesses, real files, exit codes and messages."""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from lstmtui.core.profiles import ProfileStore
+
+TINY = ["--hidden", "32", "--layers", "1", "--seq-len", "16", "--batch", "8", "--epochs", "1",
+        "--sample-every", "0", "--eval-every", "0", "--sample-length", "30", "--threads", "1"]
+
+
+def lstmtui(*args: str, timeout: float = 180, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "lstmtui", *args], capture_output=True, text=True, timeout=timeout, **kw)
+
+
+def words_text(n_words: int, seed: int = 1, alphabet: str = "abcdefgh ") -> str:
+    rng = random.Random(seed)
+    words = ["".join(rng.choice(alphabet.strip()) for _ in range(rng.randint(2, 6))) for _ in range(60)]
+    return " ".join(rng.choice(words) for _ in range(n_words)) + "\n"
+
+
+@pytest.fixture
+def corpus(tmp_path) -> Path:
+    path = tmp_path / "words.txt"
+    path.write_text(words_text(3000))
+    return path
+
+
+def test_train_saves_a_profile_and_logs_jsonl(corpus, tmp_path):
+    log = tmp_path / "run.jsonl"
+    result = lstmtui("train", str(corpus), *TINY, "--profile", "w1", "--log-jsonl", str(log))
+    assert result.returncode == 0, result.stderr
+    assert "finished (completed)" in result.stdout
+    assert "sample" in result.stdout  # a sample after the epoch
+    events = [json.loads(line) for line in log.read_text().splitlines()]
+    kinds = {e["event"] for e in events}
+    assert {"step", "epoch", "sample", "checkpoint", "finished"} <= kinds
+    epoch = next(e for e in events if e["event"] == "epoch")
+    for key in ("epoch", "step", "train_loss", "val_loss", "val_bpc", "chars_per_s", "elapsed_s"):
+        assert isinstance(epoch[key], (int, float)), key
+    meta = ProfileStore().load_meta("w1")
+    assert meta["progress"]["epoch"] == 1 and meta["progress"]["finished"] is True
+    assert meta["corpus"]["n_chars"] == len(corpus.read_text())
+
+
+def test_continue_a_profile_for_more_epochs(corpus):
+    assert lstmtui("train", str(corpus), *TINY, "--profile", "more").returncode == 0
+    again = lstmtui("train", str(corpus), *TINY, "--profile", "more")
+    assert again.returncode == 2 and "finished its 1 epochs" in again.stderr
+    more = lstmtui("train", *TINY, "--profile", "more", "--epochs", "2")  # corpus taken from the profile
+    assert more.returncode == 0, more.stderr
+    meta = ProfileStore().load_meta("more")
+    assert meta["progress"]["epoch"] == 2
+    assert meta["train_config"]["epochs"] == 2
+
+
+def test_fine_tuning_on_new_characters_needs_extend_vocab(corpus, tmp_path):
+    assert lstmtui("train", str(corpus), *TINY, "--profile", "ft").returncode == 0
+    other = tmp_path / "other.txt"
+    other.write_text(words_text(3000, seed=2, alphabet="abcxyz "))
+    refused = lstmtui("train", str(other), *TINY, "--profile", "ft", "--epochs", "2")
+    assert refused.returncode == 2
+    assert "x" in refused.stderr and "--extend-vocab" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+    grown = lstmtui("train", str(other), *TINY, "--profile", "ft", "--epochs", "2", "--extend-vocab")
+    assert grown.returncode == 0, grown.stderr
+    meta = ProfileStore().load_meta("ft")
+    assert {"x", "y", "z"} <= set(meta["vocab"])
+    assert meta["vocab"][: len(set(corpus.read_text()))] == sorted(set(corpus.read_text()))  # old ids kept
+
+
+BAD_CORPORA = {
+    "missing": (None, "does not exist"),
+    "empty": (b"", "empty"),
+    "binary": (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" * 50, "binary"),
+    "latin1": ("caf\xe9 cr\xe8me ".encode("latin-1") * 200, "latin"),
+    "utf16": ("hello world\n".encode("utf-16") * 100, "utf-16"),
+    "short": (b"abc", ""),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_CORPORA))
+def test_bad_corpus_is_one_line_exit_2(tmp_path, kind):
+    content, needle = BAD_CORPORA[kind]
+    path = tmp_path / f"{kind}.txt"
+    if content is not None:
+        path.write_bytes(content)
+    result = lstmtui("train", str(path), *TINY)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("lstmtui: error:"), result.stderr
+    assert "Traceback" not in result.stderr
+    assert needle.lower() in lines[0].lower()
+
+
+@pytest.mark.parametrize(
+    "option",
+    [["--hidden", "0"], ["--layers", "-1"], ["--lr", "0"], ["--seq-len", "0"], ["--batch", "-3"],
+     ["--dropout", "1.5"], ["--val-fraction", "0"], ["--epochs", "0"], ["--device", "tpu"],
+     ["--profile", "../evil"], ["--profile", "a/b"]],
+)
+def test_impossible_settings_are_refused(corpus, option):
+    result = lstmtui("train", str(corpus), *TINY, *option)
+    assert result.returncode == 2, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+def test_sigterm_stops_at_a_step_and_saves(corpus):
+    big = corpus.parent / "big.txt"
+    big.write_text(words_text(60000))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lstmtui", "train", str(big), *TINY, "--epochs", "50", "--profile", "term"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    store = ProfileStore()
+    deadline = time.monotonic() + 120
+    # Wait until training is under way (the first line after preparing).
+    line = ""
+    while time.monotonic() < deadline and not line.startswith("step"):
+        line = proc.stdout.readline()
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "finished (stopped)" in out
+    meta = store.load_meta("term")
+    assert meta["progress"]["step"] >= 1 and meta["progress"]["finished"] is False

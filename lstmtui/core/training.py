@@ -101,6 +101,7 @@ class TrainingSession:
         self._vocab = None
         self._thread: threading.Thread | None = None
         self._ready = False
+        self._saved_step = -1
         self.meta: dict | None = None
 
     # ----- subscribers and commands (any thread) -----
@@ -213,7 +214,7 @@ class TrainingSession:
     # ----- preparation -----
 
     def _prepare(self):
-        from lstmtui.core.corpus import CleaningOptions, Vocab, load_corpus
+        from lstmtui.core.corpus import CleaningOptions, Vocab, check_trainable, load_corpus
 
         cfg = self.config
         meta = None
@@ -257,11 +258,8 @@ class TrainingSession:
             )
         corpus = self.corpus
         self._vocab = corpus.vocab
+        check_trainable(corpus, cfg.batch, cfg.seq_len, cfg.val_fraction)
         train, val = corpus.split(cfg.val_fraction)
-        if len(val) < 2:
-            raise ConfigError(
-                f"the validation split has {len(val)} characters; use a longer corpus or a larger --val-fraction"
-            )
         self.train_data, self.val_data = train, val
         self.batcher = StreamBatcher(train, cfg.batch, cfg.seq_len, self.device)
 
@@ -481,7 +479,8 @@ class TrainingSession:
         if reason != "diverged" and (self.best_val_loss == math.inf or reason in ("max_steps", "time_budget")):
             # Make sure the saved profile has a validation figure for its final weights.
             self._mid_epoch_eval(elapsed, full=True)
-        self._save(reason)
+        if self._saved_step != self.step or reason != "completed":
+            self._save(reason)
         state = "finished" if reason in ("completed", "early_stopped", "max_steps", "time_budget") else "stopped"
         if reason == "diverged":
             state = "failed"
@@ -718,6 +717,7 @@ class TrainingSession:
             if self.created:
                 meta["created"] = self.created
             path = self.store.save(self.profile_name, meta, tensors)
+            self._saved_step = self.step
         except LstmtuiError as exc:
             self._emit(WarningEvent(step=self.step, message=str(exc)))
             return

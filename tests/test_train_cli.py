@@ -106,7 +106,7 @@ def test_bad_corpus_is_one_line_exit_2(tmp_path, kind):
     "option",
     [["--hidden", "0"], ["--layers", "-1"], ["--lr", "0"], ["--seq-len", "0"], ["--batch", "-3"],
      ["--dropout", "1.5"], ["--val-fraction", "0"], ["--epochs", "0"], ["--device", "tpu"],
-     ["--profile", "../evil"], ["--profile", "a/b"]],
+     ["--profile", "../evil"], ["--profile", "a/b"], ["--hidden", "8192", "--layers", "16"]],
 )
 def test_impossible_settings_are_refused(corpus, option):
     result = lstmtui("train", str(corpus), *TINY, *option)

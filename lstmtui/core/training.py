@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import random
 import threading
 import time
@@ -22,7 +23,7 @@ import torch.nn.functional as F
 
 from lstmtui.core import checkpoint
 from lstmtui.core.batching import StreamBatcher
-from lstmtui.core.config import TrainConfig
+from lstmtui.core.config import TrainConfig, estimate_training_bytes
 from lstmtui.core.device import describe, pick_device, set_threads
 from lstmtui.core.errors import ConfigError, LstmtuiError, ProfileError
 from lstmtui.core.events import (
@@ -264,6 +265,7 @@ class TrainingSession:
         self.batcher = StreamBatcher(train, cfg.batch, cfg.seq_len, self.device)
 
         model_config = cfg.model_config(len(corpus.vocab))
+        check_memory(model_config, cfg.batch, cfg.seq_len, self.device)
         model = CharLSTM(model_config)
         old_vocab_size = None
         same_corpus = False
@@ -733,6 +735,29 @@ class TrainingSession:
                 path=str(path),
                 seconds=time.perf_counter() - t0,
             )
+        )
+
+
+def available_memory(device: torch.device) -> int | None:
+    """Bytes of memory training can use on a device (physical RAM for the CPU), or None if unknown."""
+    if device.type == "cuda":
+        free, _total = torch.cuda.mem_get_info(device)
+        return int(free)
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_memory(model_config, batch: int, seq_len: int, device: torch.device) -> None:
+    """Refuse, before allocating anything, settings whose estimated memory need exceeds the device's."""
+    need = estimate_training_bytes(model_config, batch, seq_len)
+    have = available_memory(device)
+    if have is not None and need > 0.8 * have:
+        raise ConfigError(
+            f"these settings need about {need / 2**30:.1f} GiB to train ({model_config.parameter_count():,} parameters, "
+            f"--batch {batch}, --seq-len {seq_len}) but {device.type} has {have / 2**30:.1f} GiB; "
+            f"lower --hidden, --layers, --batch or --seq-len"
         )
 
 

@@ -648,3 +648,23 @@ def test_export_refuses_a_corrupt_profile(store, tmp_path):
     with pytest.raises(ProfileError, match="latest.safetensors is corrupt"):
         store.export("tiny", tmp_path / "out.tar")
     assert not (tmp_path / "out.tar").exists()
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_a_profile_saved_from_gpu_tensors_loads_on_cpu_and_back(store):
+    tensors = {group: {k: v.to("cuda") for k, v in values.items()} for group, values in make_tensors(0.5).items()}
+    store.save("gpu", make_meta(), tensors)
+    loaded = store.load_tensors("gpu", "best")
+    assert all(v.device.type == "cpu" for v in loaded.values())
+    assert all(torch.equal(loaded[k].to("cuda"), v) for k, v in tensors["best"].items())
+
+
+def test_equal_groups_share_one_file_and_stay_separate_tensors(store):
+    weights = make_tensors(1.0)["best"]
+    vdir = store.save("tiny", make_meta(), {"best": weights, "latest": weights})
+    assert (vdir / "best.safetensors").stat().st_ino == (vdir / "latest.safetensors").stat().st_ino
+    best = store.load_tensors("tiny", "best")
+    latest = store.load_tensors("tiny", "latest")
+    best["head.bias"].add_(1)  # loaded tensors are independent of each other and of the files
+    assert torch.equal(latest["head.bias"], torch.ones(len(VOCAB)))
+    assert torch.equal(store.load_tensors("tiny", "best")["head.bias"], torch.ones(len(VOCAB)))

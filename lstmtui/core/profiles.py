@@ -194,8 +194,15 @@ class ProfileStore:
         meta_bytes = json.dumps(meta, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
         def fill(stage: Path) -> None:
+            written: dict[str, Path] = {}
             for group, data in blobs.items():
-                _write_bytes(stage / f"{group}.safetensors", data)
+                path = stage / f"{group}.safetensors"
+                same = written.get(files[group]["sha256"])
+                if same is not None:
+                    _carry(same, path)  # best == latest until validation improves: one copy on disk
+                else:
+                    _write_bytes(path, data)
+                    written[files[group]["sha256"]] = path
             for group, old_dir in carried:
                 _carry(old_dir / f"{group}.safetensors", stage / f"{group}.safetensors")
             _write_bytes(stage / META_FILE, meta_bytes)

@@ -668,3 +668,16 @@ def test_equal_groups_share_one_file_and_stay_separate_tensors(store):
     best["head.bias"].add_(1)  # loaded tensors are independent of each other and of the files
     assert torch.equal(latest["head.bias"], torch.ones(len(VOCAB)))
     assert torch.equal(store.load_tensors("tiny", "best")["head.bias"], torch.ones(len(VOCAB)))
+
+
+def test_a_fifo_or_device_in_place_of_a_profile_file_is_refused_without_hanging(store):
+    store.save("tiny", make_meta(), make_tensors())
+    vdir = version_dir(store, "tiny")
+    (vdir / "best.safetensors").unlink()
+    os.symlink("/dev/zero", vdir / "best.safetensors")
+    with pytest.raises(ProfileError, match="profile tiny: best.safetensors is not a regular file"):
+        store.load_tensors("tiny", "best")
+    (vdir / "meta.json").unlink()
+    os.mkfifo(vdir / "meta.json")
+    with pytest.raises(ProfileError, match="profile tiny: meta.json is not a regular file"):
+        store.load_meta("tiny")

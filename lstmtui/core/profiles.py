@@ -25,6 +25,7 @@ import re
 import secrets
 import shutil
 import socket
+import stat
 import tarfile
 import unicodedata
 from contextlib import contextmanager
@@ -495,7 +496,7 @@ class ProfileStore:
 def _read_meta(label: str, path: Path, name: str) -> dict[str, Any]:
     """Read and validate one meta.json; FileNotFoundError passes through for the retry loops."""
     try:
-        with open(path, "rb") as f:
+        with _open_regular(label, path) as f:
             raw = f.read(MAX_META_BYTES + 1)
     except FileNotFoundError:
         raise
@@ -692,6 +693,15 @@ def _carry(src: Path, dest: Path) -> None:
             _write_bytes(dest, f.read())
 
 
+def _open_regular(label: str, path: Path):
+    """Open a file for reading only if it is a regular file (a FIFO or device would hang or never end)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise ProfileError(f"{label}: {path.name} is not a regular file")
+    return os.fdopen(fd, "rb")
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -703,7 +713,7 @@ def _fsync_dir(path: Path) -> None:
 def _verify_file(label: str, path: Path, entry: dict[str, Any]) -> None:
     """Check a group file's size and sha256 before anything parses it."""
     try:
-        with open(path, "rb") as f:
+        with _open_regular(label, path) as f:
             size = os.fstat(f.fileno()).st_size
             if size != entry["size"]:
                 raise ProfileError(

@@ -18,6 +18,7 @@ from typing import Any, Iterable, Iterator, Sequence
 import numpy as np
 import torch
 
+from lstmtui.core.corpus import UNKNOWN_CHAR
 from lstmtui.core.errors import ConfigError, VocabularyError
 
 # Feeding a long prime in one call needs the LSTM's gate buffer for every step (time x 4*hidden
@@ -192,6 +193,11 @@ class CharGenerator:
     def encode_prime(self, text: str, drop_unknown: bool = False) -> list[int]:
         """Character ids of a prime; VocabularyError listing unknown characters unless dropped."""
         missing = _missing(self.vocab, text)
+        if missing and UNKNOWN_CHAR in self._index and not drop_unknown:
+            # the corpus mapped its rare characters to this symbol; the prime's get the same
+            unknown = set(missing)
+            text = "".join(UNKNOWN_CHAR if ch in unknown else ch for ch in text)
+            missing = []
         if missing:
             if not drop_unknown:
                 raise VocabularyError(
@@ -386,58 +392,66 @@ class CharGenerator:
                 if emitted:
                     self._feed_ids(emitted, record=False)
 
-    @torch.inference_mode()
     def beam_search(self, length: int, width: int | None = None) -> tuple[list[int], float]:
         """The most likely continuation of ``length`` characters found with a beam, and its log-prob.
 
         Leaves the generator's state after the returned continuation.
         """
         ids = list(self._beam_ids(length, width))
+        for cid in ids:
+            self._emit(cid)
         return ids, self._last_beam_logprob
 
-    @torch.inference_mode()
     def _beam_ids(self, length: int, width: int | None = None) -> Iterator[int]:
+        # Plain beam search can prune the greedy path and end below it, so the greedy
+        # continuation rides along as one extra row of the batch and wins if it scores higher.
         width = width or self.config.beam or 1
         self._last_beam_logprob = 0.0
         if length == 0:
             return
-        self._flush_pending()
-        v = self.vocab_size
-        h, c = self.state
-        logp0 = torch.log_softmax(self._logits.double(), -1)
-        # the first expansion is from one beam, so the top `width` characters seed the beams
-        k = min(width, v)
-        scores, first = torch.topk(logp0, k)
-        tokens = torch.zeros((k, length), dtype=torch.long)
-        tokens[:, 0] = first
-        hb = h.repeat(1, k, 1)
-        cb = c.repeat(1, k, 1)
+        with torch.inference_mode():
+            self._flush_pending()
+            v = self.vocab_size
+            h, c = self.state
+            logp0 = torch.log_softmax(self._logits.double(), -1)
+            k = min(width, v)
+            scores, first = torch.topk(logp0, k)
+            tokens = torch.zeros((k + 1, length), dtype=torch.long)  # last row: greedy
+            tokens[:k, 0] = first
+            tokens[k, 0] = first[0]
+            greedy_score = scores[0].clone()
+            hb, cb = h.repeat(1, k + 1, 1), c.repeat(1, k + 1, 1)
         yielded = 0
-        step_logp = logp0.new_zeros(k)
         for t in range(1, length + 1):
-            # emit what every beam agrees on: ancestors never change once all beams share them
+            # every row agrees on this position, and rows only ever descend from rows, so it is final
             while yielded < t and bool((tokens[:, yielded] == tokens[0, yielded]).all()):
-                self._last_beam_logprob = float(scores[0])
                 yield int(tokens[0, yielded])
                 yielded += 1
-            x = tokens[:, t - 1:t].to(self.device)
-            logits, (hb, cb) = self.model(x, (hb, cb))
-            if t == length:
-                break
-            logp = torch.log_softmax(logits[:, -1].double().cpu(), -1)
-            total = (scores[:, None] + logp).reshape(-1)
-            kk = min(width, total.numel())
-            scores, flat = torch.topk(total, kk)
-            parent = flat // v
-            tokens = tokens[parent]
-            tokens[:, t] = flat % v
-            hb = hb[:, parent.to(self.device)]
-            cb = cb[:, parent.to(self.device)]
-        best = int(torch.argmax(scores))
-        self._last_beam_logprob = float(scores[best])
-        self._set_state((hb[:, best:best + 1].contiguous(), cb[:, best:best + 1].contiguous()))
-        self._logits = logits[best, -1].float().cpu()
-        self._pending = None
+            with torch.inference_mode():
+                logits, (hb, cb) = self.model(tokens[:, t - 1:t].to(self.device), (hb, cb))
+                if t == length:
+                    break
+                logp = torch.log_softmax(logits[:, -1].double().cpu(), -1)
+                total = (scores[:, None] + logp[:k]).reshape(-1)
+                kk = min(k, total.numel())
+                scores, flat = torch.topk(total, kk)
+                g_best, g_tok = torch.max(logp[k], -1)
+                greedy_score = greedy_score + g_best
+                rows = torch.cat([flat // v, torch.tensor([k])])
+                tokens = tokens[rows]
+                tokens[:k, t] = flat % v
+                tokens[k, t] = g_tok
+                rows = rows.to(self.device)
+                hb, cb = hb[:, rows], cb[:, rows]
+        with torch.inference_mode():
+            best = int(torch.argmax(scores))
+            best_score = float(scores[best])
+            if float(greedy_score) > best_score:
+                best, best_score = k, float(greedy_score)
+            self._last_beam_logprob = best_score
+            self._set_state((hb[:, best:best + 1], cb[:, best:best + 1]))
+            self._logits = logits[best, -1].float().cpu()
+            self._pending = None
         for i in range(yielded, length):
             yield int(tokens[best, i])
 

@@ -681,3 +681,11 @@ def test_a_fifo_or_device_in_place_of_a_profile_file_is_refused_without_hanging(
     os.mkfifo(vdir / "meta.json")
     with pytest.raises(ProfileError, match="profile tiny: meta.json is not a regular file"):
         store.load_meta("tiny")
+
+
+def test_a_diverged_history_with_nan_and_infinity_still_saves_and_loads(store):
+    meta = make_meta(history={"train": [[1, float("nan"), 0.1], [2, float("inf"), 0.2]], "val": []})
+    meta["progress"]["best_val_loss"] = None
+    store.save("diverged", meta, make_tensors())
+    loaded = store.load_meta("diverged")["history"]["train"]
+    assert loaded[0][1] != loaded[0][1] and loaded[1][1] == float("inf")

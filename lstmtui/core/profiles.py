@@ -19,7 +19,6 @@ from __future__ import annotations
 import errno
 import hashlib
 import json
-import math
 import os
 import re
 import secrets
@@ -604,13 +603,14 @@ def _is_int(value: Any) -> bool:
 
 
 def _is_number(value: Any) -> bool:
+    """An int or float (NaN and infinity included: a diverged run's history is still a history)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return False
     try:
         float(value)
     except OverflowError:
         return False
-    return not (isinstance(value, float) and math.isnan(value))
+    return True
 
 
 def _short(value: Any, limit: int = 40) -> str:

@@ -90,6 +90,7 @@ def check_loader(store: ProfileStore, meta_path: Path, raw: bytes) -> None:
         profiles_command._show(store, "p", as_json=False)
         profiles_command._show(store, "p", as_json=True)
         profiles_command._list(store)
+        profiles_command._list_json(store)
     assert "profile p" in out.getvalue()
 
 

@@ -175,3 +175,15 @@ def test_the_installed_command_runs_in_a_fresh_process(store):
         capture_output=True, text=True, env=env, cwd=REPO, stdin=subprocess.DEVNULL, timeout=120,
     )
     assert done.returncode == 2 and done.stderr.startswith("lstmtui: error: not removing profile shakespeare")
+
+
+def test_list_json_gives_one_object_per_profile(store, capsys):
+    save_profile(store, "b")
+    save_profile(store, "a")
+    (store.path("a") / next(store.path("a").iterdir()).name / "meta.json").write_text("[]")
+    code, out, _ = run_cli(capsys, "list", "--json")
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and [r["name"] for r in rows] == ["a", "b"]
+    assert rows[0]["error"].startswith("profile a: ") and "parameters" not in rows[0]
+    assert rows[1]["error"] is None and rows[1]["layers"] == 2 and rows[1]["hidden"] == 32
+    assert rows[1]["step"] == 900 and abs(rows[1]["best_val_bpc"] - 2.0) < 1e-9

@@ -30,10 +30,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     def action(name: str, help: str) -> argparse.ArgumentParser:
         sub = actions.add_parser(name, help=help, description=help[0].upper() + help[1:] + ".")
         # Its own dest: a subparser's default would otherwise overwrite a --home given before ACTION.
-        sub.add_argument("--home", dest="action_home", type=Path, default=None, help="profile directory root (default: $LSTMTUI_HOME or the platform's user data directory)")
+        sub.add_argument("--home", dest="action_home", metavar="HOME", type=Path, default=None, help="profile directory root (default: $LSTMTUI_HOME or the platform's user data directory)")
         return sub
 
-    action("list", "list the profiles as a table")
+    p = action("list", "list the profiles as a table")
+    p.add_argument("--json", action="store_true", help="print one JSON object per profile instead (for scripts)")
     p = action("show", "show everything a profile holds, with its learning curve")
     p.add_argument("name", help="profile name")
     p.add_argument("--json", action="store_true", help="print the raw metadata as JSON (default: readable text)")
@@ -60,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     store = ProfileStore(getattr(args, "action_home", None) or args.home)
     action = args.action or "list"
     if action == "list":
-        return _list(store)
+        return _list_json(store) if getattr(args, "json", False) else _list(store)
     if action == "show":
         return _show(store, args.name, args.json)
     if action == "rm":
@@ -111,6 +112,30 @@ def _list(store) -> int:
     # Off a terminal, rich would squeeze the table into 80 columns; scripts want whole names.
     console = Console() if sys.stdout.isatty() else Console(width=200, no_color=True)
     console.print(table)
+    return 0
+
+
+def _list_json(store) -> int:
+    from lstmtui.core.config import ModelConfig
+
+    for info in store.list():
+        row: dict[str, Any] = {"name": info.name, "error": info.error}
+        if info.meta is not None:
+            meta = info.meta
+            config = ModelConfig.from_dict(meta["model"])
+            progress = meta.get("progress") or {}
+            row.update(
+                corpus=(meta.get("corpus") or {}).get("paths"),
+                layers=config.layers,
+                hidden=config.hidden,
+                parameters=config.parameter_count(),
+                epoch=progress.get("epoch"),
+                epochs=(meta.get("train_config") or {}).get("epochs"),
+                step=progress.get("step"),
+                best_val_bpc=_best_bpc(meta),
+                updated=meta.get("updated"),
+            )
+        print(json.dumps(row, ensure_ascii=True))
     return 0
 
 

@@ -248,6 +248,7 @@ class ProfileStore:
                 # A new profile: the temp dir becomes the profile dir, holding its first version.
                 os.rename(stage, tmp / target)
                 stage = tmp / target
+                _fsync_dir(tmp)  # the version's name must be on disk before the profile appears
                 try:
                     os.rename(tmp, pdir)
                 except OSError as exc:

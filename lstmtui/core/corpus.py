@@ -41,6 +41,7 @@ import sys
 import tempfile
 import time
 import unicodedata
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import IO, Callable, Iterator, Sequence
@@ -61,7 +62,8 @@ _COUNT_BLOCK = 1 << 20  # np.bincount casts to intp: count in blocks so the copy
 
 ProgressFn = Callable[[str, int, int], None]
 
-_ASCII_CONTROLS = bytes([*range(0, 9), *range(11, 32), 127])
+_LATIN1_CONTROLS = bytes([*range(0, 9), *range(11, 32), *range(127, 160)])
+_LATIN1_LOWER = bytes(ord(chr(i).lower()) for i in range(256))  # each maps below U+0100 again
 _CONTROL_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 # A chunk is cut just before one of these: none of them composes under NFC, none is cased or
 # case-ignorable (so lowercasing's final-sigma rule cannot see across it), none is a CR.
@@ -317,26 +319,55 @@ def _codepoints(s: str) -> np.ndarray:
     return np.frombuffer(s.encode("utf-32-le"), dtype="<u4")
 
 
-def _clean_piece(s: str, c: CleaningOptions) -> np.ndarray:
-    """Clean text whose newlines are already LF; return its code points (uint8 when ASCII)."""
-    if s.isascii():
-        b = s.encode("ascii").translate(None, _ASCII_CONTROLS)
-        if c.lowercase:
-            b = b.lower()
-        return np.frombuffer(b, dtype=np.uint8)
-    if _CONTROL_RE.search(s):
-        s = _CONTROL_RE.sub("", s)
+# A cleaned "piece" of text is ``bytes`` when every character is below U+0100 (each byte is a code
+# point: the common case, handled by fast bytes methods) and a uint32 array of code points otherwise.
+
+
+def _clean_piece(s: str, c: CleaningOptions) -> bytes | np.ndarray:
+    """Clean text whose newlines are already LF and return it as a piece."""
+    try:
+        b = s.encode("latin-1")  # fails at once, without a scan, when s holds a wider character
+    except UnicodeEncodeError:
+        return _clean_wide(s, c)
+    # No NFC work: characters below U+0100 are NFC-stable and no two of them compose.
+    b = b.translate(None, _LATIN1_CONTROLS)
+    return b.translate(_LATIN1_LOWER) if c.lowercase else b
+
+
+def _normalise(s: str, c: CleaningOptions) -> str:
     if c.lowercase:
         s = s.lower()
     if c.nfc:
         s = unicodedata.normalize("NFC", s)
-    return _codepoints(s)
+    return s
 
 
-def _codepoints_to_str(cps: np.ndarray) -> str:
-    if cps.dtype == np.uint8:
-        return cps.tobytes().decode("latin-1")
-    return cps.astype("<u4", copy=False).tobytes().decode("utf-32-le")
+def _clean_wide(s: str, c: CleaningOptions) -> np.ndarray:
+    # Lowercasing and NFC neither make nor remove Cc characters, so controls can be looked for
+    # afterwards, with numpy; the slow regex runs only when there are some.
+    t = _normalise(s, c)
+    try:
+        cps = np.frombuffer(t.encode("utf-32-le"), dtype="<u4")
+    except UnicodeEncodeError:  # lone surrogates: never from decoding, only from a str passed in
+        cps = None
+    if cps is None or _has_controls(cps, t):
+        t = _normalise(_CONTROL_RE.sub("", s), c)
+        cps = np.frombuffer(t.encode("utf-32-le"), dtype="<u4")
+    return cps
+
+
+def _has_controls(cps: np.ndarray, s: str) -> bool:
+    """Whether the code points hold a Cc character other than newline and tab."""
+    c0 = int(np.count_nonzero(cps < 32))
+    if c0 and c0 != s.count("\n") + s.count("\t"):
+        return True
+    return bool(np.count_nonzero((cps - 127) < 33))  # uint32 wraps below 127: true for 127..159
+
+
+def _codepoints_to_str(piece: bytes | np.ndarray) -> str:
+    if isinstance(piece, bytes):
+        return piece.decode("latin-1")
+    return piece.astype("<u4", copy=False).tobytes().decode("utf-32-le")
 
 
 def clean_text(text: str, cleaning: CleaningOptions = CleaningOptions()) -> str:
@@ -521,6 +552,26 @@ def _stdin_source() -> _Source:
 # Reading and cleaning, chunk by chunk
 
 
+class _Hasher:
+    """sha256 of each source, computed in a worker thread; at most one chunk waits for it."""
+
+    def __init__(self, n: int):
+        self.hashes = [hashlib.sha256() for _ in range(n)]
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lstmtui-hash")
+        self.pending: Future | None = None
+
+    def update(self, i: int, raw: bytes) -> None:
+        if self.pending is not None:
+            self.pending.result()
+        self.pending = self.pool.submit(self.hashes[i].update, raw)
+
+    def finish(self) -> list[str]:
+        if self.pending is not None:
+            self.pending.result()
+        self.pool.shutdown()
+        return [h.hexdigest() for h in self.hashes]
+
+
 class _Progress:
     def __init__(self, fn: ProgressFn | None, total: int):
         self.fn, self.total, self.last = fn, total, 0.0
@@ -618,28 +669,47 @@ def _iter_source(src: _Source, c: CleaningOptions, chunk_bytes: int, on_raw: Cal
 
 def _iter_corpus(
     sources: list[_Source], c: CleaningOptions, chunk_bytes: int, on_raw: Callable[[int, bytes], None]
-) -> Iterator[np.ndarray]:
-    """Yield cleaned code points of all sources, adding a newline between files where missing."""
+) -> Iterator[bytes | np.ndarray]:
+    """Yield cleaned pieces of all sources, adding a newline between files where missing."""
     last = None
     for i, src in enumerate(sources):
         if last is not None and last != 10:
-            yield np.array([10], dtype=np.uint8)
+            yield b"\n"
             last = 10
-        for cps in _iter_source(src, c, chunk_bytes, lambda raw, i=i: on_raw(i, raw)):
-            if cps.size:
-                last = int(cps[-1])
-                yield cps
+        for piece in _iter_source(src, c, chunk_bytes, lambda raw, i=i: on_raw(i, raw)):
+            if len(piece):
+                last = int(piece[-1])
+                yield piece
 
 
 # ---------------------------------------------------------------------------------------------
 # Vocabulary from counts, and the lookup table used to encode
 
 
-def _count(counts: np.ndarray, cps: np.ndarray) -> None:
-    for i in range(0, cps.size, _COUNT_BLOCK):
-        block = cps[i : i + _COUNT_BLOCK]
-        b = np.bincount(block, minlength=256 if block.dtype == np.uint8 else 0)
-        counts[: b.size] += b
+class _Tally:
+    """Counts characters; when no counts are needed, only which characters occur (much faster)."""
+
+    def __init__(self, need_counts: bool):
+        self.counts = np.zeros(_MAX_CODEPOINT, dtype=np.int64)  # presence mode: > 0 where seen
+        self.need_counts = need_counts
+        self.seen_low = b""  # presence mode: the characters below U+0100 seen so far
+        self.n = 0
+
+    def add(self, piece: bytes | np.ndarray) -> None:
+        self.n += len(piece)
+        if isinstance(piece, bytes):
+            if not self.need_counts:
+                piece = piece.translate(None, self.seen_low)  # what is left is new
+                if not piece:
+                    return
+            arr = np.frombuffer(piece, dtype=np.uint8)
+        else:
+            arr = piece
+        for i in range(0, arr.size, _COUNT_BLOCK):
+            b = np.bincount(arr[i : i + _COUNT_BLOCK])
+            self.counts[: b.size] += b
+        if not self.need_counts:
+            self.seen_low = np.flatnonzero(self.counts[:256]).astype(np.uint8).tobytes()
 
 
 def _plan_vocab(
@@ -671,9 +741,20 @@ def _plan_vocab(
     return vocab, lut
 
 
-def _encode_with(lut: np.ndarray, cps: np.ndarray) -> np.ndarray:
-    table = lut[:256] if cps.dtype == np.uint8 else lut
-    return table[cps]
+class _Encoder:
+    """Maps pieces to ids through a code point -> id table (bytes.translate for byte pieces)."""
+
+    def __init__(self, lut: np.ndarray):
+        self.lut = lut
+        self.low = lut[:256]
+        self.table = self.low.tobytes() if lut.dtype == np.uint8 else None
+
+    def __call__(self, piece: bytes | np.ndarray) -> np.ndarray:
+        if isinstance(piece, bytes):
+            if self.table is not None:
+                return np.frombuffer(piece.translate(self.table), dtype=np.uint8)
+            return self.low[np.frombuffer(piece, dtype=np.uint8)]
+        return self.lut[piece]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -823,30 +904,31 @@ def load_corpus(
                 tick("cache", total, force=True)
                 return _finish(hit[0], hit[1], sources, skipped, known, cleaning)
 
-    # Pass 1: hash, decode, clean and count.
-    hashers = [hashlib.sha256() for _ in sources]
-    counts = np.zeros(_MAX_CODEPOINT, dtype=np.int64)
-    keep: list[np.ndarray] | None = [] if total <= 2 * chunk_bytes or not use_cache else None
+    # Pass 1: hash, decode, clean and count. Hashing runs in a thread (hashlib releases the GIL).
+    hasher = _Hasher(len(sources))
+    tally = _Tally(need_counts=cleaning.min_char_count > 0)
+    keep: list[bytes | np.ndarray] | None = [] if total <= 2 * chunk_bytes or not use_cache else None
     done = 0
-    n_chars = 0
 
     def on_raw(i: int, raw: bytes) -> None:
         nonlocal done
-        hashers[i].update(raw)
+        hasher.update(i, raw)
         done += len(raw)
         tick("reading", done)
 
     tick("reading", 0, force=True)
-    for cps in _iter_corpus(sources, cleaning, chunk_bytes, on_raw):
-        _count(counts, cps)
-        n_chars += cps.size
-        if keep is not None:
-            keep.append(cps)
-    file_hashes = [h.hexdigest() for h in hashers]
+    try:
+        for piece in _iter_corpus(sources, cleaning, chunk_bytes, on_raw):
+            tally.add(piece)
+            if keep is not None:
+                keep.append(piece)
+    finally:
+        file_hashes = hasher.finish()
+    n_chars = tally.n
     tick("reading", total, force=True)
     _check_size(n_chars, sources)
 
-    chosen, lut = _plan_vocab(counts, cleaning, vocab, extend_vocab)
+    chosen, lut = _plan_vocab(tally.counts, cleaning, vocab, extend_vocab)
     if len(chosen) < 2 and vocab is None:
         only = chosen.chars[0]
         raise CorpusError(
@@ -869,10 +951,15 @@ def load_corpus(
     # In memory: small corpora, stdin, or a cache that could not be written.
     out = np.empty(n_chars, dtype=chosen.dtype)
     pos = 0
+    encode = _Encoder(lut)
     stream = keep if keep is not None else _iter_corpus(sources, cleaning, chunk_bytes, _done_counter(tick, total))
-    for cps in stream:
-        out[pos : pos + cps.size] = _encode_with(lut, cps)
-        pos += cps.size
+    for piece in stream:
+        if pos + len(piece) > n_chars:
+            raise CorpusError(f"{_names(sources)} changed while being read; try again")
+        out[pos : pos + len(piece)] = encode(piece)
+        pos += len(piece)
+    if pos != n_chars:
+        raise CorpusError(f"{_names(sources)} changed while being read; try again")
     tick("encoding", total, force=True)
     return _finish(out, chosen, sources, skipped, file_hashes, cleaning)
 
@@ -926,10 +1013,11 @@ def _encode_to_cache(
         return None
     try:
         written = 0
+        encode = _Encoder(lut)
         stream = keep if keep is not None else _iter_corpus(sources, cleaning, chunk_bytes, _done_counter(tick, total))
-        for cps in stream:
-            writer.write(_encode_with(lut, cps))
-            written += cps.size
+        for piece in stream:
+            writer.write(encode(piece))
+            written += len(piece)
         if written != n_chars:  # a file changed between the passes
             raise CorpusError(f"{_names(sources)} changed while being read; try again")
         writer.finish()

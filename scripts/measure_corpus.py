@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""Measure corpus preparation: MB/s and peak RSS for a cold load, and the time of a cached re-load.
+
+    python scripts/measure_corpus.py FILE [--mb 200]   # FILE is created (English-like, some non-ASCII) if absent
+
+Run each measurement in a fresh process so the peak RSS is that of one load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+
+def make(path: Path, mb: int) -> None:
+    """Write about ``mb`` MB of the sample prose, with accented words mixed in every few lines."""
+    base = (REPO / "sample_corpora" / "prose.txt").read_text("utf-8")
+    block = base.replace("Rosa", "Rosá").replace("Edith", "Édith").replace("cafe", "café").encode()
+    with open(path, "wb") as f:
+        written = 0
+        while written < mb << 20:
+            f.write(block)
+            written += len(block)
+
+
+def one(path: str, cache: str) -> dict:
+    from lstmtui.core.corpus import load_corpus
+
+    stages: list[str] = []
+    t0 = time.perf_counter()
+    c = load_corpus([path], cache_dir=Path(cache), progress=lambda s, d, t: stages.append(s))
+    dt = time.perf_counter() - t0
+    size = c.provenance["size_bytes"]
+    return {
+        "seconds": round(dt, 3),
+        "MB_per_s": round(size / dt / 1e6, 1),
+        "peak_rss_MB": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "n_chars": c.provenance["n_chars"],
+        "vocab": len(c.vocab),
+        "dtype": str(c.data.dtype),
+        "progress_calls": len(stages),
+        "stages": sorted(set(stages)),
+    }
+
+
+def main() -> int:
+    """Cold load then warm load, each in its own process."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("file")
+    p.add_argument("--mb", type=int, default=200)
+    p.add_argument("--child", nargs=1, metavar="CACHE", help=argparse.SUPPRESS)
+    a = p.parse_args()
+    if a.child:
+        print(json.dumps(one(a.file, a.child[0])))
+        return 0
+    path = Path(a.file)
+    if not path.exists():
+        make(path, a.mb)
+    with tempfile.TemporaryDirectory() as cache:
+        for run in ("cold", "cached"):
+            out = subprocess.run([sys.executable, __file__, str(path), "--child", cache], capture_output=True, text=True)
+            if out.returncode:
+                print(out.stderr, file=sys.stderr)
+                return 1
+            print(run, out.stdout.strip())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

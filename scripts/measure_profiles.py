@@ -43,6 +43,31 @@ def build(hidden: int) -> tuple[dict, dict]:
     return meta, {"best": weights, "latest": weights, "optim": optim, "state": state}
 
 
+def measure(store: ProfileStore, tmp: Path, label: str, variant: str, meta: dict, tensors: dict, repeats: int) -> None:
+    """Save and load one profile repeatedly; print its size and median times."""
+    name = f"measure-{label}"
+    saves, loads = [], []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        vdir = store.save(name, meta, tensors)
+        saves.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        store.load(name)
+        loads.append(time.perf_counter() - t0)
+    # Equal groups are hard links to one file: count each inode once.
+    distinct = sum({p.stat().st_ino: p.stat().st_size for p in vdir.iterdir()}.values())
+    sizes = {p.name.split(".")[0]: p.stat().st_size for p in vdir.iterdir()}
+    archive = store.export(name, tmp / f"{name}.tar")
+    params = sum(v.numel() for v in tensors["latest"].values())
+    print(
+        f"{label} ({params / 1e6:.2f}M parameters, {variant}): on disk {distinct / 1e6:.1f} MB "
+        f"[{', '.join(f'{k} {v / 1e6:.2f}' for k, v in sorted(sizes.items()))} MB], "
+        f"export {archive.stat().st_size / 1e6:.1f} MB, "
+        f"save {statistics.median(saves) * 1000:.0f} ms, load all groups {statistics.median(loads) * 1000:.0f} ms"
+    )
+    store.remove(name)
+
+
 def main() -> int:
     """Print one line per model size."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -54,28 +79,10 @@ def main() -> int:
         print(f"home: {store.home}  (torch {torch.__version__}, {args.repeats} repeats, median)")
         for hidden in (256, 512):
             meta, tensors = build(hidden)
-            name = f"measure-2x{hidden}"
-            saves, loads = [], []
-            for _ in range(args.repeats):
-                t0 = time.perf_counter()
-                vdir = store.save(name, meta, tensors)
-                saves.append(time.perf_counter() - t0)
-                t0 = time.perf_counter()
-                store.load(name)
-                loads.append(time.perf_counter() - t0)
-            sizes = {p.name: p.stat().st_size for p in vdir.iterdir()}
-            # best and latest are hard links to one file while they are equal: count inodes once
-            distinct = sum({(p.stat().st_ino): p.stat().st_size for p in vdir.iterdir()}.values())
-            archive = store.export(name, Path(tmp) / f"{name}.tar")
-            params = sum(v.numel() for v in tensors["best"].values())
-            print(
-                f"2x{hidden}: {params / 1e6:.2f}M parameters, on disk {distinct / 1e6:.1f} MB "
-                f"({sum(sizes.values()) / 1e6:.1f} MB once best differs from latest) "
-                f"({', '.join(f'{k} {v / 1e6:.2f}' for k, v in sorted(sizes.items()))} MB), "
-                f"export {archive.stat().st_size / 1e6:.1f} MB, "
-                f"save {statistics.median(saves) * 1000:.0f} ms, load all groups {statistics.median(loads) * 1000:.0f} ms"
-            )
-            store.remove(name)
+            for variant in ("best is latest", "best differs"):
+                if variant == "best differs":
+                    tensors = dict(tensors, best={k: v + 0.01 for k, v in tensors["latest"].items()})
+                measure(store, Path(tmp), f"2x{hidden}", variant, meta, tensors, args.repeats)
     return 0
 
 

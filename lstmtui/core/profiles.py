@@ -176,9 +176,15 @@ class ProfileStore:
 
         blobs: dict[str, bytes] = {}
         files: dict[str, dict[str, Any]] = {}
+        seen: dict[int, str] = {}
         for group, group_tensors in tensors.items():
             if not isinstance(group, str) or not _GROUP_RE.fullmatch(group):
                 raise ValueError(f"tensor group name {group!r} must match {_GROUP_RE.pattern}")
+            twin = seen.get(id(group_tensors))
+            if twin is not None:  # the same dict passed twice (best is latest): serialise it once
+                blobs[group], files[group] = blobs[twin], dict(files[twin])
+                continue
+            seen[id(group_tensors)] = group
             data = safetensors.torch.save(_cpu_copies(group, group_tensors))
             blobs[group] = data
             files[group] = {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}

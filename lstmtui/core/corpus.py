@@ -32,6 +32,7 @@ memory works and the second run on the same corpus starts at once.
 from __future__ import annotations
 
 import codecs
+import functools
 import hashlib
 import json
 import os
@@ -323,45 +324,104 @@ def _codepoints(s: str) -> np.ndarray:
 # point: the common case, handled by fast bytes methods) and a uint32 array of code points otherwise.
 
 
-def _clean_piece(s: str, c: CleaningOptions) -> bytes | np.ndarray:
-    """Clean text whose newlines are already LF and return it as a piece."""
-    try:
-        b = s.encode("latin-1")  # fails at once, without a scan, when s holds a wider character
-    except UnicodeEncodeError:
-        return _clean_wide(s, c)
-    # No NFC work: characters below U+0100 are NFC-stable and no two of them compose.
-    b = b.translate(None, _LATIN1_CONTROLS)
-    return b.translate(_LATIN1_LOWER) if c.lowercase else b
+class _Cleaner:
+    """Cleans newline-normalised text into pieces; remembers what it had to do.
 
+    Text below U+0100 takes a bytes fast path. Wider text is lowercased if asked, turned into code
+    points and counted; the slow path (regex removal of controls, then NFC) runs only when the
+    counts show a control character or a character that NFC could change or compose. Cleaning the
+    same corpus again with ``trusted=True`` after a first pass that never needed the slow path
+    skips the counting and the checks.
+    """
 
-def _normalise(s: str, c: CleaningOptions) -> str:
-    if c.lowercase:
-        s = s.lower()
-    if c.nfc:
-        s = unicodedata.normalize("NFC", s)
-    return s
+    def __init__(self, c: CleaningOptions, trusted: bool = False):
+        self.c = c
+        self.trusted = trusted
+        self.dirty = False  # some piece needed the slow path
+        self.last_counts: np.ndarray | None = None  # bincount of the last wide piece, for _Tally
 
+    def __call__(self, s: str) -> bytes | np.ndarray:
+        self.last_counts = None
+        try:
+            b = s.encode("latin-1")  # fails at once, without a scan, when s holds a wider character
+        except UnicodeEncodeError:
+            return self._wide(s)
+        # No NFC work: characters below U+0100 are NFC-stable and no two of them compose.
+        b = b.translate(None, _LATIN1_CONTROLS)
+        return b.translate(_LATIN1_LOWER) if self.c.lowercase else b
 
-def _clean_wide(s: str, c: CleaningOptions) -> np.ndarray:
-    # Lowercasing and NFC neither make nor remove Cc characters, so controls can be looked for
-    # afterwards, with numpy; the slow regex runs only when there are some.
-    t = _normalise(s, c)
-    try:
+    def _wide(self, s: str) -> np.ndarray:
+        t = s.lower() if self.c.lowercase else s
+        try:
+            cps = np.frombuffer(t.encode("utf-32-le"), dtype="<u4")
+        except UnicodeEncodeError:  # lone surrogates: never from decoding, only from a str passed in
+            return self._slow(s)
+        if self.trusted:
+            return cps
+        counts = _bincount(cps)
+        if _controls_in(counts) or (self.c.nfc and not _nfc_inert_all(counts)):
+            return self._slow(s)
+        self.last_counts = counts
+        return cps
+
+    def _slow(self, s: str) -> np.ndarray:
+        self.dirty = True
+        t = _CONTROL_RE.sub("", s)
+        if self.c.lowercase:
+            t = t.lower()
+        if self.c.nfc:
+            t = unicodedata.normalize("NFC", t)
         cps = np.frombuffer(t.encode("utf-32-le"), dtype="<u4")
-    except UnicodeEncodeError:  # lone surrogates: never from decoding, only from a str passed in
-        cps = None
-    if cps is None or _has_controls(cps, t):
-        t = _normalise(_CONTROL_RE.sub("", s), c)
-        cps = np.frombuffer(t.encode("utf-32-le"), dtype="<u4")
-    return cps
+        self.last_counts = _bincount(cps)
+        return cps
 
 
-def _has_controls(cps: np.ndarray, s: str) -> bool:
-    """Whether the code points hold a Cc character other than newline and tab."""
-    c0 = int(np.count_nonzero(cps < 32))
-    if c0 and c0 != s.count("\n") + s.count("\t"):
-        return True
-    return bool(np.count_nonzero((cps - 127) < 33))  # uint32 wraps below 127: true for 127..159
+def _bincount(arr: np.ndarray) -> np.ndarray:
+    """np.bincount in blocks (it casts to intp: a whole chunk at once would copy 8 bytes a char)."""
+    total = np.zeros(0, dtype=np.int64)
+    for i in range(0, arr.size, _COUNT_BLOCK):
+        b = np.bincount(arr[i : i + _COUNT_BLOCK])
+        if b.size > total.size:
+            b[: total.size] += total
+            total = b
+        else:
+            total[: b.size] += b
+    return total
+
+
+def _controls_in(counts: np.ndarray) -> bool:
+    low = counts[:160]
+    return bool(low[:9].any() or low[11:32].any() or low[127:160].any())
+
+
+_COMPOSING: set[int] | None = None
+
+
+def _composing() -> set[int]:
+    """Code points that can be the second of a canonical composition (built once, in ~0.3 s)."""
+    global _COMPOSING
+    if _COMPOSING is None:
+        found = {*range(0x1161, 0x1176), *range(0x11A8, 0x11C3)}  # Hangul vowels and final consonants
+        for cp in range(0x300, _MAX_CODEPOINT):
+            d = unicodedata.decomposition(chr(cp))
+            if d and d[0] != "<":
+                parts = d.split()
+                if len(parts) == 2:
+                    found.add(int(parts[1], 16))
+        _COMPOSING = found
+    return _COMPOSING
+
+
+@functools.lru_cache(maxsize=None)
+def _nfc_inert(cp: int) -> bool:
+    """Whether NFC leaves this character alone and never composes it with the one before."""
+    ch = chr(cp)
+    return unicodedata.combining(ch) == 0 and unicodedata.is_normalized("NFC", ch) and cp not in _composing()
+
+
+def _nfc_inert_all(counts: np.ndarray) -> bool:
+    # everything below U+0300 is NFC-stable, non-combining and never second in a composition
+    return all(_nfc_inert(int(cp)) for cp in np.flatnonzero(counts[0x300:]) + 0x300)
 
 
 def _codepoints_to_str(piece: bytes | np.ndarray) -> str:
@@ -372,7 +432,7 @@ def _codepoints_to_str(piece: bytes | np.ndarray) -> str:
 
 def clean_text(text: str, cleaning: CleaningOptions = CleaningOptions()) -> str:
     """Apply the cleaning steps (all but the corpus-wide rare-character mapping) to a string."""
-    return _codepoints_to_str(_clean_piece(_newlines(text), cleaning))
+    return _codepoints_to_str(_Cleaner(cleaning)(_newlines(text)))
 
 
 def _safe_cut(s: str) -> int | None:
@@ -605,9 +665,11 @@ def _check_bom(src: _Source, head: bytes, encoding: str) -> None:
         raise CorpusError(f"{src.label} is UTF-16 (it starts with a UTF-16 byte-order mark); use --encoding utf-16")
 
 
-def _iter_source(src: _Source, c: CleaningOptions, chunk_bytes: int, on_raw: Callable[[bytes], None]) -> Iterator[np.ndarray]:
-    """Yield the cleaned code points of one source, chunk by chunk."""
-    encoding = c.encoding
+def _iter_source(
+    src: _Source, clean: _Cleaner, chunk_bytes: int, on_raw: Callable[[bytes], None]
+) -> Iterator[bytes | np.ndarray]:
+    """Yield the cleaned pieces of one source, chunk by chunk."""
+    encoding = clean.c.encoding
     wide = _is_wide(encoding)
     dec_name = "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
     decoder = codecs.getincrementaldecoder(dec_name)("strict")
@@ -662,13 +724,13 @@ def _iter_source(src: _Source, c: CleaningOptions, chunk_bytes: int, on_raw: Cal
                     continue
             piece, carry = s[:cut], s[cut:] + hold
             if piece:
-                yield _clean_piece(piece, c)
+                yield clean(piece)
             if final:
                 return
 
 
 def _iter_corpus(
-    sources: list[_Source], c: CleaningOptions, chunk_bytes: int, on_raw: Callable[[int, bytes], None]
+    sources: list[_Source], clean: _Cleaner, chunk_bytes: int, on_raw: Callable[[int, bytes], None]
 ) -> Iterator[bytes | np.ndarray]:
     """Yield cleaned pieces of all sources, adding a newline between files where missing."""
     last = None
@@ -676,7 +738,7 @@ def _iter_corpus(
         if last is not None and last != 10:
             yield b"\n"
             last = 10
-        for piece in _iter_source(src, c, chunk_bytes, lambda raw, i=i: on_raw(i, raw)):
+        for piece in _iter_source(src, clean, chunk_bytes, lambda raw, i=i: on_raw(i, raw)):
             if len(piece):
                 last = int(piece[-1])
                 yield piece
@@ -695,8 +757,12 @@ class _Tally:
         self.seen_low = b""  # presence mode: the characters below U+0100 seen so far
         self.n = 0
 
-    def add(self, piece: bytes | np.ndarray) -> None:
+    def add(self, piece: bytes | np.ndarray, counts: np.ndarray | None = None) -> None:
+        """Tally a piece; ``counts`` is its bincount when the cleaner already made one."""
         self.n += len(piece)
+        if counts is not None:
+            self.counts[: counts.size] += counts
+            return
         if isinstance(piece, bytes):
             if not self.need_counts:
                 piece = piece.translate(None, self.seen_low)  # what is left is new
@@ -705,9 +771,8 @@ class _Tally:
             arr = np.frombuffer(piece, dtype=np.uint8)
         else:
             arr = piece
-        for i in range(0, arr.size, _COUNT_BLOCK):
-            b = np.bincount(arr[i : i + _COUNT_BLOCK])
-            self.counts[: b.size] += b
+        b = _bincount(arr)
+        self.counts[: b.size] += b
         if not self.need_counts:
             self.seen_low = np.flatnonzero(self.counts[:256]).astype(np.uint8).tobytes()
 
@@ -907,6 +972,7 @@ def load_corpus(
     # Pass 1: hash, decode, clean and count. Hashing runs in a thread (hashlib releases the GIL).
     hasher = _Hasher(len(sources))
     tally = _Tally(need_counts=cleaning.min_char_count > 0)
+    cleaner = _Cleaner(cleaning)
     keep: list[bytes | np.ndarray] | None = [] if total <= 2 * chunk_bytes or not use_cache else None
     done = 0
 
@@ -918,8 +984,8 @@ def load_corpus(
 
     tick("reading", 0, force=True)
     try:
-        for piece in _iter_corpus(sources, cleaning, chunk_bytes, on_raw):
-            tally.add(piece)
+        for piece in _iter_corpus(sources, cleaner, chunk_bytes, on_raw):
+            tally.add(piece, cleaner.last_counts)
             if keep is not None:
                 keep.append(piece)
     finally:
@@ -929,6 +995,7 @@ def load_corpus(
     _check_size(n_chars, sources)
 
     chosen, lut = _plan_vocab(tally.counts, cleaning, vocab, extend_vocab)
+    again = _Cleaner(cleaning, trusted=not cleaner.dirty)  # pass 2 skips checks pass 1 found needless
     if len(chosen) < 2 and vocab is None:
         only = chosen.chars[0]
         raise CorpusError(
@@ -944,7 +1011,7 @@ def load_corpus(
         if hit is not None:
             tick("cache", total, force=True)
             return _finish(hit[0], hit[1], sources, skipped, file_hashes, cleaning)
-        data = _encode_to_cache(cdir, key, sources, cleaning, chunk_bytes, lut, chosen, n_chars, keep, tick, total)
+        data = _encode_to_cache(cdir, key, sources, again, chunk_bytes, lut, chosen, n_chars, keep, tick, total)
         if data is not None:
             return _finish(data, chosen, sources, skipped, file_hashes, cleaning)
 
@@ -952,7 +1019,7 @@ def load_corpus(
     out = np.empty(n_chars, dtype=chosen.dtype)
     pos = 0
     encode = _Encoder(lut)
-    stream = keep if keep is not None else _iter_corpus(sources, cleaning, chunk_bytes, _done_counter(tick, total))
+    stream = keep if keep is not None else _iter_corpus(sources, again, chunk_bytes, _done_counter(tick, total))
     for piece in stream:
         if pos + len(piece) > n_chars:
             raise CorpusError(f"{_names(sources)} changed while being read; try again")
@@ -996,7 +1063,7 @@ def _encode_to_cache(
     cdir: Path,
     key: str,
     sources: list[_Source],
-    cleaning: CleaningOptions,
+    clean: _Cleaner,
     chunk_bytes: int,
     lut: np.ndarray,
     vocab: Vocab,
@@ -1014,14 +1081,14 @@ def _encode_to_cache(
     try:
         written = 0
         encode = _Encoder(lut)
-        stream = keep if keep is not None else _iter_corpus(sources, cleaning, chunk_bytes, _done_counter(tick, total))
+        stream = keep if keep is not None else _iter_corpus(sources, clean, chunk_bytes, _done_counter(tick, total))
         for piece in stream:
             writer.write(encode(piece))
             written += len(piece)
         if written != n_chars:  # a file changed between the passes
             raise CorpusError(f"{_names(sources)} changed while being read; try again")
         writer.finish()
-        meta = {"format": CACHE_FORMAT, "n_chars": n_chars, "vocab": vocab.to_list(), "cleaning": cleaning.to_dict()}
+        meta = {"format": CACHE_FORMAT, "n_chars": n_chars, "vocab": vocab.to_list(), "cleaning": clean.c.to_dict()}
         _atomic_write_bytes(cdir / f"{key}.json", json.dumps(meta, ensure_ascii=True).encode())
     except OSError:
         writer.abort()

@@ -689,3 +689,57 @@ def test_a_diverged_history_with_nan_and_infinity_still_saves_and_loads(store):
     store.save("diverged", meta, make_tensors())
     loaded = store.load_meta("diverged")["history"]["train"]
     assert loaded[0][1] != loaded[0][1] and loaded[1][1] == float("inf")
+
+
+def test_readers_never_see_a_half_replaced_profile_while_a_writer_saves(store):
+    import threading
+
+    size = 50_000
+    store.save("busy", make_meta(step=0), {g: {"w": torch.zeros(size)} for g in ("best", "latest")})
+    done = threading.Event()
+    errors: list[BaseException] = []
+
+    def writer():
+        try:
+            for step in range(1, 41):
+                store.save("busy", make_meta(step=step), {g: {"w": torch.full((size,), float(step))} for g in ("best", "latest")})
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+        finally:
+            done.set()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    reads = 0
+    while not done.is_set() or reads == 0:
+        meta, groups = store.load("busy")
+        step = meta["progress"]["step"]
+        assert all(torch.equal(groups[g]["w"], torch.full((size,), float(step))) for g in ("best", "latest"))
+        reads += 1
+    thread.join()
+    assert not errors
+    assert store.load_meta("busy")["progress"]["step"] == 40
+
+
+def test_two_unlocked_writers_racing_still_leave_one_loadable_profile(store):
+    import threading
+
+    barrier = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def writer(seed: int):
+        try:
+            barrier.wait()
+            for i in range(10):
+                store.save("race", make_meta(step=seed * 100 + i), {"latest": {"w": torch.full((1000,), float(seed * 100 + i))}})
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(s,)) for s in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    meta, groups = store.load("race")
+    assert torch.equal(groups["latest"]["w"], torch.full((1000,), float(meta["progress"]["step"])))

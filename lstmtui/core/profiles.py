@@ -43,6 +43,7 @@ MAX_GROUP_BYTES = 1 << 40
 META_FILE = "meta.json"
 ARCHIVE_META_KEY = "meta.json"
 MAX_ARCHIVE_MEMBERS = 64
+READ_RETRIES = 50  # a reader racing a fast writer looks again when the version it chose is replaced
 
 _NAME_RE = re.compile(r"[A-Za-z0-9_.-]+")
 _GROUP_RE = re.compile(r"[a-z][a-z0-9_]{0,31}")
@@ -276,9 +277,21 @@ class ProfileStore:
     def _collect(self, name: str, keep: Path) -> None:
         """Delete versions older than keep, and temp dirs left by dead processes; errors are harmless."""
         number = int(_VERSION_RE.fullmatch(keep.name).group(1))
-        for n, vdir in _versions(keep.parent):
+        pdir = keep.parent
+        for n, vdir in _versions(pdir):
             if n < number:
-                shutil.rmtree(vdir, ignore_errors=True)
+                # Renamed away first, so a reader sees the whole old version or none of it.
+                doomed = pdir / f".old-{vdir.name}-{secrets.token_hex(4)}"
+                try:
+                    os.rename(vdir, doomed)
+                except OSError:
+                    continue  # another writer's clean-up got there first
+        try:
+            entries = [e.path for e in os.scandir(pdir) if e.name.startswith(".old-")]
+        except OSError:
+            entries = []
+        for path in entries:
+            shutil.rmtree(path, ignore_errors=True)
         self._clean_leftovers(name)
 
     def _clean_leftovers(self, name: str) -> None:
@@ -298,7 +311,7 @@ class ProfileStore:
         """The current version's directory and its validated meta, read consistently."""
         name = validate_name(name)
         pdir = self.root / name
-        for _ in range(5):
+        for _ in range(READ_RETRIES):
             versions = _versions(pdir)
             if not versions:
                 if not pdir.is_dir():
@@ -322,7 +335,7 @@ class ProfileStore:
     def load(self, name: str, groups: list[str] | None = None) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
         """Meta and tensor groups (default: all) from one consistent version, on CPU."""
         name = validate_name(name)
-        for _ in range(5):
+        for _ in range(READ_RETRIES):
             vdir, meta = self._snapshot(name)
             wanted = list(meta["files"]) if groups is None else groups
             try:
@@ -343,11 +356,9 @@ class ProfileStore:
         _verify_file(f"profile {name}", path, entry)
         try:
             return safetensors.torch.load_file(path, device="cpu")
-        except FileNotFoundError:
-            if vdir.is_dir():
-                raise ProfileError(f"profile {name}: {path.name} is missing") from None
-            raise
         except Exception as exc:  # safetensors raises its own error types for malformed files
+            if not vdir.is_dir():
+                raise FileNotFoundError(errno.ENOENT, "replaced while being read", str(path)) from None
             raise ProfileError(f"profile {name}: {path.name} cannot be read ({_first_line(exc)})") from None
 
     def list(self) -> list[ProfileInfo]:
@@ -404,7 +415,7 @@ class ProfileStore:
     def export(self, name: str, file: Path | str) -> Path:
         """Write the profile as one portable, uncompressed tar file (meta.json + GROUP.safetensors)."""
         file = Path(file)
-        for _ in range(5):
+        for _ in range(READ_RETRIES):
             vdir, meta = self._snapshot(name)
             try:
                 return self._export(name, vdir, meta, file)

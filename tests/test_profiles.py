@@ -743,3 +743,21 @@ def test_two_unlocked_writers_racing_still_leave_one_loadable_profile(store):
     assert not errors
     meta, groups = store.load("race")
     assert torch.equal(groups["latest"]["w"], torch.full((1000,), float(meta["progress"]["step"])))
+
+
+def test_a_reader_whose_version_is_replaced_mid_read_looks_again(store, monkeypatch):
+    store.save("busy", make_meta(step=1), {"latest": {"w": torch.full((10,), 1.0)}})
+    real_snapshot = ProfileStore._snapshot
+    calls = []
+
+    def snapshot_then_save(self, name):
+        found = real_snapshot(self, name)
+        calls.append(found[0].name)
+        if len(calls) == 1:  # a writer replaces (and deletes) the version this reader just chose
+            store.save("busy", make_meta(step=2), {"latest": {"w": torch.full((10,), 2.0)}})
+        return found
+
+    monkeypatch.setattr(ProfileStore, "_snapshot", snapshot_then_save)
+    meta, groups = store.load("busy")
+    assert calls == ["v000001", "v000002"]
+    assert meta["progress"]["step"] == 2 and torch.equal(groups["latest"]["w"], torch.full((10,), 2.0))

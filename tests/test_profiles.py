@@ -759,5 +759,5 @@ def test_a_reader_whose_version_is_replaced_mid_read_looks_again(store, monkeypa
 
     monkeypatch.setattr(ProfileStore, "_snapshot", snapshot_then_save)
     meta, groups = store.load("busy")
-    assert calls == ["v000001", "v000002"]
+    assert calls[0] == "v000001" and calls[-1] == "v000002"  # (the save in between looks too)
     assert meta["progress"]["step"] == 2 and torch.equal(groups["latest"]["w"], torch.full((10,), 2.0))

@@ -36,13 +36,18 @@ def one(path: str, cache: str) -> dict:
     from lstmtui.core.corpus import load_corpus
 
     stages: list[str] = []
+    r0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.perf_counter()
     c = load_corpus([path], cache_dir=Path(cache), progress=lambda s, d, t: stages.append(s))
     dt = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
     size = c.provenance["size_bytes"]
     return {
         "seconds": round(dt, 3),
         "MB_per_s": round(size / dt / 1e6, 1),
+        "cpu_s": round(cpu, 3),  # all threads; the machine may be shared, so wall time varies
+        "MB_per_cpu_s": round(size / max(cpu, 1e-9) / 1e6, 1),
         "peak_rss_MB": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "n_chars": c.provenance["n_chars"],
         "vocab": len(c.vocab),

@@ -293,6 +293,22 @@ def test_bad_utf8_offset_found_across_chunks(tmp_path):
             load_corpus([path], chunk_bytes=chunk)
 
 
+def test_bad_byte_offset_counts_a_dropped_bom(tmp_path):
+    path = write(tmp_path, "b.txt", b"\xef\xbb\xbfabc\nd\xffe")
+    for chunk in (1, 2, 4, 100):
+        with pytest.raises(CorpusError, match="offset 8 "):
+            load_corpus([path], chunk_bytes=chunk)
+    path.write_bytes(b"\xef\xbb\xbfab")
+    assert all(load_corpus([path], chunk_bytes=c).text() == "ab" for c in (1, 2, 3, 100))
+
+
+def test_truncated_utf8_at_end(tmp_path):
+    path = write(tmp_path, "t.txt", "abc é".encode()[:-1])
+    with pytest.raises(CorpusError, match="truncated") as e:
+        load_corpus([path])
+    assert "offset 4 (byte 0xC3" in one_line(e)
+
+
 @pytest.mark.skipif(os.name != "posix", reason="needs POSIX permissions")
 def test_unreadable_file(tmp_path, monkeypatch):
     path = write(tmp_path, "secret.txt", "text")

@@ -107,14 +107,11 @@ def load_model(store, name: str, which: str = "best", device: str | torch.device
 
     if which not in ("best", "latest"):
         raise ProfileError(f"--which must be best or latest, not {which!r}")
+    # One consistent version even if a training process saves while we read.
     meta = store.load_meta(name)
-    model = model_from_meta(meta, name)
-    try:
-        weights = store.load_tensors(name, which)
-    except ProfileError:
-        if which != "best":
-            raise
-        weights = store.load_tensors(name, "latest")
-    load_weights(model, weights, name)
+    model = model_from_meta(meta, name)  # sizes validated before the weights are read
+    group = which if which in meta.get("files", {which: None}) else "latest"
+    meta, tensors = store.load(name, [group])
+    load_weights(model, tensors[group], name)
     model.to(device).eval()
     return model, Vocab.from_list(meta["vocab"]), meta

@@ -198,6 +198,13 @@ def test_single_50mb_line(tmp_path):
     assert "\n" not in c.vocab.chars
 
 
+def test_long_line_without_spaces_in_a_caseless_script(tmp_path):
+    text = "日本語のテキストを読む" * 3000  # ~100 KB of UTF-8 with no ASCII at all
+    path = write(tmp_path, "cjk.txt", text)
+    c = load_corpus([path], chunk_bytes=4096)
+    assert c.text() == text
+
+
 # --- bad input ----------------------------------------------------------------------------------
 
 

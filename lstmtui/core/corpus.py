@@ -448,10 +448,16 @@ def _safe_cut(s: str) -> int | None:
     if i > 0:
         return i
     m = _SAFE_CUT_RE.search(s[lo:][::-1])
-    if m is None:
-        return None
-    i = len(s) - 1 - m.start()
-    return i if i > 0 else None
+    if m is not None:
+        i = len(s) - 1 - m.start()
+        return i if i > 0 else None
+    # Text without ASCII punctuation or spaces (a long line of CJK, say): cut before a letter of a
+    # caseless script that NFC never touches or composes onto what precedes it.
+    for i in range(len(s) - 1, max(lo, 0), -1):
+        ch = s[i]
+        if unicodedata.category(ch) == "Lo" and _nfc_inert(ord(ch)):
+            return i
+    return None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -284,6 +284,15 @@ def test_utf16_with_bom(tmp_path):
     assert "UTF-16" in msg and "--encoding utf-16" in msg
 
 
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"])
+def test_utf16_and_utf32_without_bom(tmp_path, encoding):
+    path = write(tmp_path, "w.txt", "plain words, and more words\n".encode(encoding) * 3)
+    with pytest.raises(CorpusError) as e:
+        load_corpus([path])
+    assert f"--encoding {encoding}" in one_line(e)
+    assert load_corpus([path], CleaningOptions(encoding=encoding)).text() == "plain words, and more words\n" * 3
+
+
 def test_latin1_read_as_utf8(tmp_path):
     data = "plain start, then caf\u00e9".encode("latin-1")
     with pytest.raises(CorpusError) as e:

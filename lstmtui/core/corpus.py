@@ -531,6 +531,24 @@ def _sniff_binary(head: bytes, wide: bool) -> str | None:
     return None
 
 
+def _guess_wide(head: bytes) -> str | None:
+    """'utf-16-le' and the like when NUL bytes fall where UTF-16/32 puts them for ASCII-range text."""
+    a = np.frombuffer(head[: len(head) // 4 * 4], dtype=np.uint8)
+    if a.size < 8:
+        return None
+    zero = a.reshape(-1, 4) == 0
+    share = zero.mean(axis=0)  # how often each byte position within 4 is NUL
+    if share[1:].min() > 0.9 and share[0] < 0.1:
+        return "utf-32-le"
+    if share[:3].min() > 0.9 and share[3] < 0.1:
+        return "utf-32-be"
+    if min(share[1], share[3]) > 0.6 and max(share[0], share[2]) < 0.1:
+        return "utf-16-le"
+    if min(share[0], share[2]) > 0.6 and max(share[1], share[3]) < 0.1:
+        return "utf-16-be"
+    return None
+
+
 def _is_wide(encoding: str) -> bool:
     name = codecs.lookup(encoding).name
     return name.startswith("utf-16") or name.startswith("utf-32")
@@ -709,6 +727,12 @@ def _iter_source(
                 if not wide:
                     nul = raw.find(b"\x00")
                     if nul >= 0:
+                        guess = _guess_wide(raw[:SNIFF_BYTES]) if read == 0 else None
+                        if guess:
+                            raise CorpusError(
+                                f"{src.label} looks like {guess.upper()} text without a byte-order mark; "
+                                f"use --encoding {guess}"
+                            )
                         raise CorpusError(
                             f"{src.label} looks binary: it has a NUL byte at offset {read + nul}; pass a text file"
                         )

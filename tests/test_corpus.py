@@ -420,6 +420,23 @@ def test_cache_written_and_hit_with_identical_data(tmp_path, monkeypatch):
     assert lower.text() == clean_text(TRICKY * 20, CleaningOptions(lowercase=True))
 
 
+@pytest.mark.parametrize("spool", [True, False])
+def test_large_corpus_paths_equal_whole_text(tmp_path, monkeypatch, spool):
+    """Pass 2 reads the spooled pieces, or (no spool) reads and cleans the files again."""
+    monkeypatch.setattr(corpus_mod, "CACHE_MIN_BYTES", 0)
+    if not spool:
+        monkeypatch.setattr(corpus_mod._Spool, "create", classmethod(lambda cls, d: None))
+    a = write(tmp_path, "a.txt", TRICKY)
+    b = write(tmp_path, "b.txt", "plain ascii tail " * 20)
+    for opts in (CleaningOptions(), CleaningOptions(lowercase=True, min_char_count=3)):
+        c = load_corpus([a, b], opts, chunk_bytes=7, cache_dir=tmp_path / f"cache{spool}")
+        whole = load_corpus([a, b], opts, chunk_bytes=1 << 20, cache_dir=tmp_path / "other")
+        assert c.text() == whole.text() and c.vocab == whole.vocab
+        if not opts.min_char_count:
+            assert c.text() == clean_text(TRICKY, opts) + "\n" + "plain ascii tail " * 20
+    assert not list((tmp_path / f"cache{spool}" / "corpora").glob("*.tmp"))
+
+
 def test_cache_default_dir_from_env_and_changed_file(tmp_path, monkeypatch):
     monkeypatch.setattr(corpus_mod, "CACHE_MIN_BYTES", 0)
     path = write(tmp_path, "t.txt", "version one\n" * 10)

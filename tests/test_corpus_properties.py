@@ -59,3 +59,26 @@ def test_load_corpus_equals_clean_text_for_any_chunk_size(text, opts, chunk):
             raise AssertionError(f"unexpected refusal: {e}") from None
         assert corpus.text() == expected
         assert corpus.vocab.chars == sorted(set(expected))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(texts, texts, st.integers(min_value=1, max_value=40), st.integers(min_value=0, max_value=3))
+def test_two_files_any_chunk_size_same_corpus(first, second, chunk, min_count):
+    """Chunking never changes the text, the vocabulary or the rare-character mapping."""
+    opts = CleaningOptions(min_char_count=min_count)
+    with tempfile.TemporaryDirectory() as d:
+        paths = []
+        for name, text in (("a.txt", first), ("b.txt", second)):
+            try:
+                raw = text.encode("utf-8")
+            except UnicodeEncodeError:
+                assume(False)
+            assume(b"\x00" not in raw)
+            (Path(d) / name).write_bytes(raw)
+            paths.append(Path(d) / name)
+        try:
+            whole = load_corpus(paths, opts, cache_dir=Path(d) / "c1")
+        except CorpusError:
+            assume(False)
+        parts = load_corpus(paths, opts, chunk_bytes=chunk, cache_dir=Path(d) / "c2")
+        assert parts.text() == whole.text() and parts.vocab == whole.vocab

@@ -36,6 +36,7 @@ Directories are walked without following symbolic links to directories (links to
 from __future__ import annotations
 
 import codecs
+import contextlib
 import functools
 import hashlib
 import json
@@ -49,7 +50,7 @@ import unicodedata
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import IO, Callable, Iterator, Sequence
+from typing import IO, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -791,6 +792,7 @@ def _iter_corpus(
     last = None
     for i, src in enumerate(sources):
         if last is not None and last != 10:
+            clean.last_counts = None  # they were the previous piece's
             yield b"\n"
             last = 10
         for piece in _iter_source(src, clean, chunk_bytes, lambda raw, i=i: on_raw(i, raw)):
@@ -969,6 +971,59 @@ def _load_cached(directory: Path, key: str) -> tuple[np.ndarray, Vocab, dict] | 
     return data, vocab, meta
 
 
+class _Spool:
+    """Cleaned pieces on disk between the passes: a kind byte (1, 2 or 4 bytes a char), a length, the data."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.f: IO[bytes] | None = open(path, "w+b")  # noqa: SIM115 - closed by close()
+        self.ok = True
+
+    @classmethod
+    def create(cls, directory: Path) -> "_Spool | None":
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            return cls(directory / f".spool.{os.getpid()}.{id(directory):x}.tmp")
+        except OSError:
+            return None
+
+    def write(self, piece: bytes | np.ndarray, counts: np.ndarray | None) -> None:
+        if not self.ok:
+            return
+        if isinstance(piece, bytes):
+            kind, data = 1, piece
+        elif counts is not None and counts.size <= 0x10000:  # every code point fits in 16 bits
+            kind, data = 2, piece.astype("<u2").tobytes()
+        else:
+            kind, data = 4, piece.astype("<u4", copy=False).tobytes()
+        try:
+            self.f.write(bytes([kind]) + len(piece).to_bytes(8, "little"))
+            self.f.write(data)
+        except OSError:  # a full disk: pass 2 reads the corpus again instead
+            self.ok = False
+
+    def read(self, on_progress: Callable[[int], None]) -> Iterator[bytes | np.ndarray]:
+        self.f.flush()
+        self.f.seek(0)
+        done = 0
+        try:
+            while head := self.f.read(9):
+                kind, n = head[0], int.from_bytes(head[1:], "little")
+                data = self.f.read(n * kind)
+                yield data if kind == 1 else np.frombuffer(data, dtype="<u2" if kind == 2 else "<u4")
+                done += n
+                on_progress(done)
+        except OSError:
+            self.ok = False  # a retry reads the corpus again
+            raise
+
+    def close(self) -> None:
+        if self.f is not None:
+            self.f.close()
+            self.f = None
+        self.path.unlink(missing_ok=True)
+
+
 class _NpyWriter:
     """Writes a 1-d .npy file chunk by chunk with ordinary writes (a full disk raises, not SIGBUS)."""
 
@@ -1028,65 +1083,78 @@ def load_corpus(
                 return _finish(hit[0], hit[1], sources, skipped, known, cleaning)
 
     # Pass 1: hash, decode, clean and count. Hashing runs in a thread (hashlib releases the GIL).
+    # A large corpus's cleaned text is spooled to disk, so pass 2 need not decode and clean again.
     hasher = _Hasher(len(sources))
     tally = _Tally(need_counts=cleaning.min_char_count > 0)
     cleaner = _Cleaner(cleaning)
     keep: list[bytes | np.ndarray] | None = [] if total <= 2 * chunk_bytes or not use_cache else None
-    done = 0
+    with contextlib.ExitStack() as cleanup:
+        spool = _Spool.create(cdir) if keep is None else None
+        if spool is not None:
+            cleanup.callback(spool.close)
+        done = 0
 
-    def on_raw(i: int, raw: bytes) -> None:
-        nonlocal done
-        hasher.update(i, raw)
-        done += len(raw)
-        tick("reading", done)
+        def on_raw(i: int, raw: bytes) -> None:
+            nonlocal done
+            hasher.update(i, raw)
+            done += len(raw)
+            tick("reading", done)
 
-    tick("reading", 0, force=True)
-    try:
-        for piece in _iter_corpus(sources, cleaner, chunk_bytes, on_raw):
-            tally.add(piece, cleaner.last_counts)
+        tick("reading", 0, force=True)
+        try:
+            for piece in _iter_corpus(sources, cleaner, chunk_bytes, on_raw):
+                tally.add(piece, cleaner.last_counts)
+                if keep is not None:
+                    keep.append(piece)
+                elif spool is not None:
+                    spool.write(piece, cleaner.last_counts)
+        finally:
+            file_hashes = hasher.finish()
+        n_chars = tally.n
+        tick("reading", total, force=True)
+        _check_size(n_chars, sources)
+        chosen, lut = _plan_vocab(tally.counts, cleaning, vocab, extend_vocab)
+        if len(chosen) < 2 and vocab is None:
+            raise CorpusError(
+                f"the corpus uses only one distinct character ({chosen.chars[0]!r}); "
+                "a model needs text with at least two"
+            )
+
+        def pieces() -> Iterable[bytes | np.ndarray]:
+            """Pass 2's input: the pieces kept in memory, spooled, or read and cleaned again."""
             if keep is not None:
-                keep.append(piece)
-    finally:
-        file_hashes = hasher.finish()
-    n_chars = tally.n
-    tick("reading", total, force=True)
-    _check_size(n_chars, sources)
+                return keep
+            if spool is not None and spool.ok:
+                return spool.read(lambda done: tick("encoding", int(total * done / max(n_chars, 1))))
+            again = _Cleaner(cleaning, trusted=not cleaner.dirty)  # skips the checks pass 1 found needless
+            return _iter_corpus(sources, again, chunk_bytes, _done_counter(tick, total))
 
-    chosen, lut = _plan_vocab(tally.counts, cleaning, vocab, extend_vocab)
-    again = _Cleaner(cleaning, trusted=not cleaner.dirty)  # pass 2 skips checks pass 1 found needless
-    if len(chosen) < 2 and vocab is None:
-        only = chosen.chars[0]
-        raise CorpusError(
-            f"the corpus uses only one distinct character ({only!r}); a model needs text with at least two"
-        )
+        if index is not None:
+            for src, digest in zip(sources, file_hashes):
+                index.put(src, digest)
+            index.save()
+            key = _cache_key(file_hashes, cleaning, vocab, extend_vocab)
+            hit = _load_cached(cdir, key)
+            if hit is not None:
+                tick("cache", total, force=True)
+                return _finish(hit[0], hit[1], sources, skipped, file_hashes, cleaning)
+            data = _encode_to_cache(cdir, key, sources, cleaning, pieces, lut, chosen, n_chars, tick, total)
+            if data is not None:
+                return _finish(data, chosen, sources, skipped, file_hashes, cleaning)
 
-    if index is not None:
-        for src, digest in zip(sources, file_hashes):
-            index.put(src, digest)
-        index.save()
-        key = _cache_key(file_hashes, cleaning, vocab, extend_vocab)
-        hit = _load_cached(cdir, key)
-        if hit is not None:
-            tick("cache", total, force=True)
-            return _finish(hit[0], hit[1], sources, skipped, file_hashes, cleaning)
-        data = _encode_to_cache(cdir, key, sources, again, chunk_bytes, lut, chosen, n_chars, keep, tick, total)
-        if data is not None:
-            return _finish(data, chosen, sources, skipped, file_hashes, cleaning)
-
-    # In memory: small corpora, stdin, or a cache that could not be written.
-    out = np.empty(n_chars, dtype=chosen.dtype)
-    pos = 0
-    encode = _Encoder(lut)
-    stream = keep if keep is not None else _iter_corpus(sources, again, chunk_bytes, _done_counter(tick, total))
-    for piece in stream:
-        if pos + len(piece) > n_chars:
+        # In memory: small corpora, stdin, or a cache that could not be written.
+        out = np.empty(n_chars, dtype=chosen.dtype)
+        pos = 0
+        encode = _Encoder(lut)
+        for piece in pieces():
+            if pos + len(piece) > n_chars:
+                raise CorpusError(f"{_names(sources)} changed while being read; try again")
+            out[pos : pos + len(piece)] = encode(piece)
+            pos += len(piece)
+        if pos != n_chars:
             raise CorpusError(f"{_names(sources)} changed while being read; try again")
-        out[pos : pos + len(piece)] = encode(piece)
-        pos += len(piece)
-    if pos != n_chars:
-        raise CorpusError(f"{_names(sources)} changed while being read; try again")
-    tick("encoding", total, force=True)
-    return _finish(out, chosen, sources, skipped, file_hashes, cleaning)
+        tick("encoding", total, force=True)
+        return _finish(out, chosen, sources, skipped, file_hashes, cleaning)
 
 
 def _done_counter(tick: _Progress, total: int) -> Callable[[int, bytes], None]:
@@ -1121,12 +1189,11 @@ def _encode_to_cache(
     cdir: Path,
     key: str,
     sources: list[_Source],
-    clean: _Cleaner,
-    chunk_bytes: int,
+    cleaning: CleaningOptions,
+    pieces: Callable[[], Iterable[bytes | np.ndarray]],
     lut: np.ndarray,
     vocab: Vocab,
     n_chars: int,
-    keep: list[np.ndarray] | None,
     tick: _Progress,
     total: int,
 ) -> np.ndarray | None:
@@ -1139,14 +1206,13 @@ def _encode_to_cache(
     try:
         written = 0
         encode = _Encoder(lut)
-        stream = keep if keep is not None else _iter_corpus(sources, clean, chunk_bytes, _done_counter(tick, total))
-        for piece in stream:
+        for piece in pieces():
             writer.write(encode(piece))
             written += len(piece)
         if written != n_chars:  # a file changed between the passes
             raise CorpusError(f"{_names(sources)} changed while being read; try again")
         writer.finish()
-        meta = {"format": CACHE_FORMAT, "n_chars": n_chars, "vocab": vocab.to_list(), "cleaning": clean.c.to_dict()}
+        meta = {"format": CACHE_FORMAT, "n_chars": n_chars, "vocab": vocab.to_list(), "cleaning": cleaning.to_dict()}
         _atomic_write_bytes(cdir / f"{key}.json", json.dumps(meta, ensure_ascii=True).encode())
     except OSError:
         writer.abort()

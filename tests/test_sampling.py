@@ -46,7 +46,7 @@ def logprob(model, prime: str, cont: str) -> float:
     """Log-probability of ``cont`` after ``prime`` under the model, by one full forward."""
     ids = VOCAB.encode(prime + cont).astype(np.int64)
     with torch.inference_mode():
-        logits, _ = model(torch.tensor([ids[:-1]]))
+        logits, _ = model(torch.from_numpy(ids[:-1])[None])
     logp = torch.log_softmax(logits[0].double(), -1)
     start = len(prime) - 1
     return float(sum(logp[start + i, ids[start + 1 + i]] for i in range(len(cont))))
@@ -196,12 +196,18 @@ def test_beam_search_at_least_as_likely_as_greedy(seed):
     np.testing.assert_allclose(g.next_probs().double(), full_probs(m, prime + beam), atol=1e-5)
 
 
-def test_beam_stream_closed_early_leaves_state_after_emitted_text(model):
+@pytest.mark.parametrize("take", [0, 5, 30])
+def test_beam_stream_closed_early_leaves_state_after_emitted_text(model, take):
     g = gen(model, beam=3)
     it = g.stream(30)
-    head = "".join(next(it) for _ in range(5))
+    head = "".join(next(it) for _ in range(take))
     it.close()
     np.testing.assert_allclose(g.next_probs().double(), full_probs(model, "the " + head), atol=1e-5)
+    # and a stop on the very last character
+    whole = gen(model, beam=3).generate(30)
+    g = gen(model, beam=3, stop_chars=whole[-1])
+    cut = g.generate(30)
+    np.testing.assert_allclose(g.next_probs().double(), full_probs(model, "the " + cut), atol=1e-5)
 
 
 def test_no_repeat_ngram_breaks_greedy_loops():

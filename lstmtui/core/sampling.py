@@ -178,6 +178,9 @@ class CharGenerator:
         self._pending: int | None = None           # chosen but not yet fed to the network
         self._x = torch.zeros((1, 1), dtype=torch.long, device=self.device)
         self._stepper = _Stepper(self.model) if _Stepper.supports(self.model) else None
+        cfg = self.config
+        self._guarded = cfg.repetition_penalty != 1.0 or cfg.no_repeat_ngram > 0
+        self._plain = not self._guarded and cfg.top_k == 0 and cfg.top_p >= 1.0
         self.history: list[int] = []               # every id fed or emitted, prime included
         self.emitted = 0
         self._ngrams: dict[tuple[int, ...], set[int]] = {}
@@ -263,7 +266,7 @@ class CharGenerator:
             self.prime("")
         if self._pending is not None:
             if self._stepper is not None:
-                self._logits = self._stepper.step(self._pending).cpu()
+                self._logits = self._stepper.step(self._pending).cpu()  # a buffer: valid until the next step
             else:
                 self._x[0, 0] = self._pending
                 logits, self.state = self.model(self._x, self.state)
@@ -309,23 +312,43 @@ class CharGenerator:
             z = masked
         if cfg.top_p < 1.0:
             order = np.argsort(-z, kind="stable")
-            p = np.exp(z[order] - z[order[0]])
-            p /= p.sum()
-            before = np.cumsum(p) - p
-            # keep each character while the mass of those more likely is still below top_p
-            z[order[before >= cfg.top_p]] = -np.inf
+            keep = _nucleus_count(np.exp(z[order] - z[order[0]]), cfg.top_p)
+            z[order[keep:]] = -np.inf
         return z
 
     def choose(self, logits: torch.Tensor) -> int:
         """Pick the next character id from one step's logits under the configured method."""
-        z = self.filtered_logits(logits.numpy())
-        if self.config.temperature == 0:
+        cfg = self.config
+        x = logits.numpy()
+        if self._plain:
+            # the common case, kept to a handful of numpy calls: this runs once per character
+            if cfg.temperature == 0:
+                return int(x.argmax())
+            p = np.exp((x - x.max()) * (1.0 / cfg.temperature), dtype=np.float64)
+            return self._draw(p)
+        if not self._guarded and cfg.temperature > 0:
+            # top-k / top-p without repetition guards: work on the sorted head only
+            order = np.argsort(-x, kind="stable")
+            if 0 < cfg.top_k < len(order):
+                order = order[: cfg.top_k]
+            zs = x[order].astype(np.float64)
+            p = np.exp((zs - zs[0]) / cfg.temperature)
+            if cfg.top_p < 1.0:
+                p = p[: _nucleus_count(p, cfg.top_p)]
+            return int(order[self._draw(p)])
+        z = self.filtered_logits(x)
+        if cfg.temperature == 0:
             return int(np.argmax(z))
-        p = np.exp(z - z.max())
+        return self._draw(np.exp(z - z.max()))
+
+    def _draw(self, p: np.ndarray) -> int:
+        """Index drawn in proportion to the non-negative weights ``p`` (inverse CDF)."""
         cdf = np.cumsum(p)
         i = int(np.searchsorted(cdf, self._uniform() * cdf[-1], side="right"))
-        # a zero-probability tail can only be hit by rounding at the very top
-        return min(i, int(np.flatnonzero(p)[-1]))
+        if i >= len(p):
+            # only rounding at the very top gets here; never pick a zero-weight tail
+            i = int(np.flatnonzero(p)[-1])
+        return i
 
     def _emit(self, cid: int) -> None:
         self.history.append(cid)
@@ -351,10 +374,19 @@ class CharGenerator:
             return
         stop = _StopWatch(self.config)
         chars = self.chars
+        stepper = self._stepper
+        on_cpu = self.device.type == "cpu"
+        if length and self._logits is None:
+            self.prime("")
         for _ in range(length):
-            with torch.inference_mode():
-                self._flush_pending()
-                cid = self.choose(self._logits)
+            if self._pending is not None:
+                if stepper is not None and on_cpu:
+                    # the stepper's tensors need no autograd context: nothing in it requires grad
+                    self._logits = stepper.step(self._pending)
+                    self._pending = None
+                else:
+                    self._flush_pending()
+            cid = self.choose(self._logits)
             self._pending = cid
             self._emit(cid)
             ch = chars[cid]
@@ -371,19 +403,22 @@ class CharGenerator:
         chars = self.chars
         with torch.inference_mode():
             self._flush_pending()
-        start = ((self.state[0].clone(), self.state[1].clone()), self._logits)
+        start = ((self.state[0].clone(), self.state[1].clone()), self._logits.clone())
         emitted: list[int] = []
         beams = self._beam_ids(length)
+        finished = False
         try:
             for cid in beams:
                 self._emit(cid)
                 emitted.append(cid)
                 yield chars[cid]
                 if stop.hit(chars[cid]):
-                    return
+                    break
+            else:
+                finished = True
         finally:
-            if len(emitted) < length or self._logits is start[1]:
-                # stopped before the search finished: the state must follow what was emitted
+            if not finished:
+                # stopped before the search set its final state: the state must follow the output
                 beams.close()
                 with torch.inference_mode():
                     self._set_state(start[0])
@@ -456,6 +491,13 @@ class CharGenerator:
             yield int(tokens[best, i])
 
 
+def _nucleus_count(p_sorted: np.ndarray, top_p: float) -> int:
+    """How many of the descending weights ``p_sorted`` the nucleus keeps: the fewest whose share
+    of the total reaches ``top_p`` (each character is kept while the mass before it is < top_p)."""
+    cdf = np.cumsum(p_sorted)
+    return min(len(cdf), int(np.searchsorted(cdf, top_p * cdf[-1], side="left")) + 1)
+
+
 class _StopWatch:
     """Watches emitted characters for stop strings and stop characters."""
 
@@ -496,7 +538,8 @@ class _Stepper:
         def w(name):
             return getattr(lstm, name).detach().to(dtype)
 
-        with torch.inference_mode():
+        # no_grad, not inference_mode: plain tensors can then be updated in place with no context
+        with torch.no_grad():
             if model.embedding is not None:
                 inputs = model.embedding.weight.detach().to(dtype) @ w("weight_ih_l0").T
             else:

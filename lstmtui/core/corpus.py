@@ -993,9 +993,9 @@ class _Spool:
         if isinstance(piece, bytes):
             kind, data = 1, piece
         elif counts is not None and counts.size <= 0x10000:  # every code point fits in 16 bits
-            kind, data = 2, piece.astype("<u2").tobytes()
+            kind, data = 2, piece.astype("<u2")
         else:
-            kind, data = 4, piece.astype("<u4", copy=False).tobytes()
+            kind, data = 4, np.ascontiguousarray(piece, dtype="<u4")
         try:
             self.f.write(bytes([kind]) + len(piece).to_bytes(8, "little"))
             self.f.write(data)

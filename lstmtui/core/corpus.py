@@ -897,6 +897,7 @@ def _cache_key(file_hashes: list[str], c: CleaningOptions, vocab: Vocab | None, 
     blob = json.dumps(
         {
             "format": CACHE_FORMAT,
+            "unicode": unicodedata.unidata_version,  # NFC and lowercasing follow Python's Unicode
             "files": file_hashes,
             "cleaning": c.to_dict(),
             "vocab": None if vocab is None else vocab.to_list(),
@@ -921,7 +922,10 @@ def _atomic_write_bytes(path: Path, data: bytes) -> None:
 def _stat_key(src: _Source) -> str | None:
     if src.path is None:
         return None
-    st = src.path.stat()
+    try:
+        st = src.path.stat()
+    except OSError:
+        return None
     return f"{src.path}|{st.st_size}|{st.st_mtime_ns}|{st.st_ino}"
 
 

@@ -714,7 +714,10 @@ def _iter_source(
     with src.open() as f:
         while True:
             want = chunk_bytes if read else max(chunk_bytes, 4)  # the first read sees any BOM whole
-            raw = f.read(want)
+            try:
+                raw = f.read(want)
+            except OSError as e:
+                raise CorpusError(f"cannot read {src.label}: {e.strerror or e}; check the file and its disk") from None
             final = len(raw) < want
             if read == 0:
                 if not raw:

@@ -56,7 +56,7 @@ G: dict[str, list[str]] = {
     "PLACE": [
         "the harbour", "the mill by the river", "the old orchard", "the market square", "the lighthouse",
         "the chapel on the hill", "the railway station", "the bakery on Fell Street", "the little library",
-        "the stone bridge", "the northern road", "the walled garden", "the kitchen", "the attic",
+        "the stone bridge", "the northern road", "the walled garden", "the village shop", "the weir",
         "the edge of the forest", "the long meadow", "the quarry", "the inn at the crossroads", "the dunes",
         "the boathouse", "the schoolhouse", "the ferry landing", "the post office", "the churchyard",
         "the vegetable plots", "the sheep fold", "the top of the lane", "the cliff path", "the town hall",
@@ -77,7 +77,7 @@ G: dict[str, list[str]] = {
         "walked", "wandered", "hurried", "went down", "climbed up", "cycled", "drove", "ran", "made her way",
         "strolled", "returned", "slipped away",
     ],
-    "PERCEIVE": ["noticed", "saw", "heard", "found", "caught sight of", "came upon", "discovered", "watched"],
+    "PERCEIVE": ["noticed", "saw", "found", "caught sight of", "came upon", "discovered", "watched"],
     "SAY": ["said", "whispered", "called", "replied", "murmured", "answered", "insisted", "said quietly"],
     "ASK": ["asked", "whispered", "called", "wondered aloud", "asked again"],
     "OBJ_ADJ": [

@@ -455,7 +455,10 @@ class CharGenerator:
             tokens[:k, 0] = first
             tokens[k, 0] = first[0]
             greedy_score = scores[0].clone()
-            hb, cb = h.repeat(1, k + 1, 1), c.repeat(1, k + 1, 1)
+            on_cpu = self._stepper is not None and self.device.type == "cpu"
+            batch = _BatchStep(self._stepper, k + 1, h, c) if on_cpu else None
+            if batch is None:
+                hb, cb = h.repeat(1, k + 1, 1), c.repeat(1, k + 1, 1)
         yielded = 0
         for t in range(1, length + 1):
             # every row agrees on this position, and rows only ever descend from rows, so it is final
@@ -463,10 +466,14 @@ class CharGenerator:
                 yield int(tokens[0, yielded])
                 yielded += 1
             with torch.inference_mode():
-                logits, (hb, cb) = self.model(tokens[:, t - 1:t].to(self.device), (hb, cb))
+                if batch is not None:
+                    last = batch.step(tokens[:, t - 1])
+                else:
+                    out, (hb, cb) = self.model(tokens[:, t - 1:t].to(self.device), (hb, cb))
+                    last = out[:, -1]
                 if t == length:
                     break
-                logp = torch.log_softmax(logits[:, -1].double().cpu(), -1)
+                logp = torch.log_softmax(last.double().cpu(), -1)
                 total = (scores[:, None] + logp[:k]).reshape(-1)
                 kk = min(k, total.numel())
                 scores, flat = torch.topk(total, kk)
@@ -476,16 +483,19 @@ class CharGenerator:
                 tokens = tokens[rows]
                 tokens[:k, t] = flat % v
                 tokens[k, t] = g_tok
-                rows = rows.to(self.device)
-                hb, cb = hb[:, rows], cb[:, rows]
+                if batch is not None:
+                    batch.reorder(rows)
+                else:
+                    rows = rows.to(self.device)
+                    hb, cb = hb[:, rows], cb[:, rows]
         with torch.inference_mode():
             best = int(torch.argmax(scores))
             best_score = float(scores[best])
             if float(greedy_score) > best_score:
                 best, best_score = k, float(greedy_score)
             self._last_beam_logprob = best_score
-            self._set_state((hb[:, best:best + 1], cb[:, best:best + 1]))
-            self._logits = logits[best, -1].float().cpu()
+            self._set_state(batch.row_state(best) if batch is not None else (hb[:, best:best + 1], cb[:, best:best + 1]))
+            self._logits = last[best].float().cpu().clone()
             self._pending = None
         for i in range(yielded, length):
             yield int(tokens[best, i])
@@ -596,6 +606,55 @@ class _Stepper:
             torch.tanh(c, out=tmp)
             torch.mul(o, tmp, out=self.h[layer])
         return torch.addmv(self.head_b, self.head_w, self.top, out=self.logits)
+
+
+class _BatchStep:
+    """The stepper's equations for a batch of rows (the beams), with rows reorderable in place."""
+
+    def __init__(self, stepper: _Stepper, batch: int, h: torch.Tensor, c: torch.Tensor) -> None:
+        self.s = stepper
+        hh, layers = stepper.hidden, stepper.layers
+        with torch.no_grad():
+            # one row per beam: [h_0 | h_1 | ...], so [h_below | h_own] is a slice as in _Stepper
+            self.hs = h[:, 0, :].reshape(1, layers * hh).repeat(batch, 1).contiguous()
+            self.cs = c[:, 0, :].reshape(1, layers * hh).repeat(batch, 1).contiguous()
+            self.gates = gates = torch.empty(batch, 4 * hh, dtype=self.hs.dtype, device=self.hs.device)
+            self.tmp = torch.empty(batch, hh, dtype=self.hs.dtype, device=self.hs.device)
+        self.sig, self.i, self.f, self.o, self.g = (
+            gates[:, : 3 * hh], gates[:, :hh], gates[:, hh:2 * hh], gates[:, 2 * hh:3 * hh], gates[:, 3 * hh:]
+        )
+        self.wt = [w.t() for w in stepper.weights]
+        self.table = torch.stack(stepper.rows)
+
+    def step(self, cids: torch.Tensor) -> torch.Tensor:
+        """Advance every row by its character; return fresh logits (batch, vocab)."""
+        s, hh = self.s, self.s.hidden
+        gates, tmp = self.gates, self.tmp
+        for layer in range(s.layers):
+            h = self.hs[:, layer * hh:(layer + 1) * hh]
+            c = self.cs[:, layer * hh:(layer + 1) * hh]
+            if layer == 0:
+                torch.index_select(self.table, 0, cids, out=gates)
+                gates.addmm_(h, self.wt[0])
+            else:
+                torch.addmm(s.biases[layer], self.hs[:, (layer - 1) * hh:(layer + 1) * hh], self.wt[layer], out=gates)
+            self.sig.sigmoid_()
+            self.g.tanh_()
+            c.mul_(self.f).addcmul_(self.i, self.g)
+            torch.tanh(c, out=tmp)
+            h.copy_(self.o * tmp)
+        top = self.hs[:, (s.layers - 1) * hh:]
+        return torch.addmm(s.head_b, top, s.head_w.t())
+
+    def reorder(self, rows: torch.Tensor) -> None:
+        """Make row i a copy of row rows[i] (beam survivors and their children)."""
+        self.hs.copy_(self.hs.index_select(0, rows))
+        self.cs.copy_(self.cs.index_select(0, rows))
+
+    def row_state(self, row: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """One row's (h, c) as (layers, 1, hidden)."""
+        shape = (self.s.layers, 1, self.s.hidden)
+        return self.hs[row].reshape(shape).clone(), self.cs[row].reshape(shape).clone()
 
 
 def _model_device(model) -> torch.device:

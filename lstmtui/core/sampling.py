@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 import math
 import os
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
@@ -40,7 +40,9 @@ class SamplingConfig:
     top_p: nucleus sampling, keep the smallest set of most likely characters whose mass reaches p
         (1.0 = off).
     beam: beam search width (0 = off); returns the most likely continuation of the given length
-        under the model (temperature, top-k and top-p do not apply).
+        it finds under the model. The greedy continuation is always a candidate, so the result is
+        at least as likely as greedy. Temperature, top-k, top-p and the repetition guards do not
+        apply; stops do.
     length: characters to generate per sample.
     stop: stop after emitting any of these strings (the stop string is included).
     stop_chars: stop after emitting any of these characters (included).
@@ -150,18 +152,21 @@ def _show_chars(chars: Sequence[str], limit: int = 12) -> str:
 class CharGenerator:
     """Generates characters one at a time from a model snapshot, keeping the LSTM state.
 
-    The model is used as given when it is already in eval mode (the caller's snapshot); a model in
-    training mode is copied first so that generation never changes it. Nothing here mutates the
-    weights. Not thread-safe: one generator per thread.
+    The model is used as given when it is in eval mode on ``device`` (the caller's snapshot);
+    otherwise it is copied first, so generation never changes the caller's model. Per-character
+    steps use folded copies of the weights taken at construction, so training the model on in
+    another thread does not disturb a stream once it has started (the prime and beam search do
+    use the model itself: pass a snapshot). Not thread-safe: one generator per thread.
     """
 
     def __init__(self, model, vocab, config: SamplingConfig | None = None, device: str | torch.device = "cpu",
                  generator: torch.Generator | None = None) -> None:
         self.config = (config or SamplingConfig()).validate()
-        if model.training:
-            model = copy.deepcopy(model).eval()
         self.device = torch.device(device)
-        self.model = model.to(self.device) if _model_device(model) != self.device else model
+        if model.training or _model_device(model) != self.device:
+            # never switch the caller's model to eval mode or move it: work on a copy
+            model = copy.deepcopy(model).eval().to(self.device)
+        self.model = model
         self.vocab = vocab
         self.chars = _vocab_chars(vocab)
         self._index = {ch: i for i, ch in enumerate(self.chars)}

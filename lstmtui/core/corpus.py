@@ -31,6 +31,8 @@ file's sha256 by its path, size, modification time and inode, so an unchanged fi
 re-read. Cache files are written to a temporary name and renamed into place, so a killed run never
 leaves a half-written entry; an unwritable cache directory means the corpus is prepared in memory.
 Directories are walked without following symbolic links to directories (links to files are read).
+Standard input is copied to a temporary file first (so it can be read twice) and is prepared in
+memory, never cached.
 """
 
 from __future__ import annotations

@@ -437,6 +437,18 @@ def test_large_corpus_paths_equal_whole_text(tmp_path, monkeypatch, spool):
     assert not list((tmp_path / f"cache{spool}" / "corpora").glob("*.tmp"))
 
 
+def test_stale_temporary_files_are_swept(tmp_path, monkeypatch):
+    monkeypatch.setattr(corpus_mod, "CACHE_MIN_BYTES", 0)
+    corpora = tmp_path / "cache" / "corpora"
+    corpora.mkdir(parents=True)
+    old, fresh = corpora / ".abc.npy.123.tmp", corpora / ".spool.456.tmp"
+    old.write_bytes(b"x")
+    fresh.write_bytes(b"x")
+    os.utime(old, (1, 1))
+    load_corpus([write(tmp_path, "t.txt", "words and more words\n" * 50)], chunk_bytes=64, cache_dir=tmp_path / "cache")
+    assert not old.exists() and fresh.exists()
+
+
 def test_cache_default_dir_from_env_and_changed_file(tmp_path, monkeypatch):
     monkeypatch.setattr(corpus_mod, "CACHE_MIN_BYTES", 0)
     path = write(tmp_path, "t.txt", "version one\n" * 10)

@@ -980,6 +980,20 @@ def _load_cached(directory: Path, key: str) -> tuple[np.ndarray, Vocab, dict] | 
     return data, vocab, meta
 
 
+STALE_TMP_S = 24 * 3600
+
+
+def _sweep(directory: Path) -> None:
+    """Delete temporary files that runs killed a day or more ago left in the cache directory."""
+    cutoff = time.time() - STALE_TMP_S
+    for tmp in directory.glob(".*.tmp"):
+        try:
+            if tmp.stat().st_mtime < cutoff:
+                tmp.unlink()
+        except OSError:
+            pass
+
+
 class _Spool:
     """Cleaned pieces on disk between the passes: a kind byte (1, 2 or 4 bytes a char), a length, the data."""
 
@@ -992,6 +1006,7 @@ class _Spool:
     def create(cls, directory: Path) -> "_Spool | None":
         try:
             directory.mkdir(parents=True, exist_ok=True)
+            _sweep(directory)
             return cls(directory / f".spool.{os.getpid()}.{id(directory):x}.tmp")
         except OSError:
             return None

@@ -540,3 +540,28 @@ def test_sample_corpora_are_reproduced_by_their_generator():
         left, result = line.split("=")
         assert eval(left) == int(result)  # noqa: S307 - digits and one operator, made above
     assert all(gen._balanced(line) for line in files[gen.OUT_DIR / "brackets.txt"].splitlines())
+
+
+def test_killed_while_caching_leaves_a_usable_cache(tmp_path, monkeypatch):
+    """kill -9 at several moments of a cached load: the next load still gives the right corpus."""
+    import signal
+    import subprocess
+    import time
+
+    path = tmp_path / "big.txt"
+    path.write_bytes(("Zoë's line of text, repeated — again\n" * 60_000).encode())  # ~2.4 MB
+    cache = tmp_path / "cache"
+    code = (
+        "import sys; from pathlib import Path; from lstmtui.core import corpus as c;"
+        "c.CACHE_MIN_BYTES = 0; c.load_corpus([sys.argv[1]], cache_dir=Path(sys.argv[2]), chunk_bytes=1 << 16)"
+    )
+    for delay in (0.3, 0.6, 0.9):
+        proc = subprocess.Popen([sys.executable, "-c", code, str(path), str(cache)])
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    monkeypatch.setattr(corpus_mod, "CACHE_MIN_BYTES", 0)
+    got = load_corpus([path], cache_dir=cache)
+    again = load_corpus([path], cache_dir=cache)
+    expected = "Zoë's line of text, repeated — again\n" * 60_000
+    assert got.text() == expected and again.text() == expected

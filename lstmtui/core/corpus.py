@@ -472,7 +472,6 @@ class _Source:
     label: str  # shown in messages
     path: Path | None  # absolute; None for stdin
     size: int
-    explicit: bool
     spool: IO[bytes] | None = None  # stdin, copied so it can be read twice
 
     def open(self) -> IO[bytes]:
@@ -589,7 +588,7 @@ def _expand(paths: Sequence[str | Path], wide: bool) -> tuple[list[_Source], lis
                 raise CorpusError(f"directory {label} contains no text files{why}; point at text files instead")
             sources.extend(found)
         elif stat.S_ISREG(st.st_mode):
-            sources.append(_Source(label, path.resolve(), st.st_size, explicit=True))
+            sources.append(_Source(label, path.resolve(), st.st_size))
         else:
             raise CorpusError(
                 f"{label} is {_kind(st.st_mode)}, which cannot be read as a corpus; "
@@ -624,7 +623,7 @@ def _walk(root: Path, label: str, wide: bool) -> tuple[list[_Source], list[str]]
             if full.suffix.lower() in _BINARY_SUFFIXES or _sniff_binary(_read_head(full, shown), wide):
                 skipped.append(rel)
                 continue
-            found.append((rel, _Source(shown, full.resolve(), st.st_size, explicit=False)))
+            found.append((rel, _Source(shown, full.resolve(), st.st_size)))
     found.sort(key=lambda t: t[0])
     return [s for _, s in found], sorted(skipped)
 
@@ -638,7 +637,7 @@ def _stdin_source() -> _Source:
     while block := stream.read(1 << 20):
         spool.write(block)
         size += len(block)
-    return _Source("<stdin>", None, size, explicit=True, spool=spool)
+    return _Source("<stdin>", None, size, spool=spool)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -43,21 +43,21 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     prime.add_argument("--prime-file", type=Path, metavar="FILE", help="read the prime from FILE (UTF-8)")
     parser.add_argument("--drop-unknown", action="store_true", help="drop prime characters the model's vocabulary lacks (default: refuse with a list of them)")
     g = parser.add_argument_group("sampling (default: the profile's saved settings)")
-    g.add_argument("--length", type=int, help="characters per sample (default: 500)")
-    g.add_argument("--temperature", type=float, help="0 = greedy; lower is safer, higher is wilder (default: 0.8)")
-    g.add_argument("--top-k", type=int, help="sample only among the K most likely characters, 0 for off (default: 0)")
-    g.add_argument("--top-p", type=float, help="nucleus sampling: the smallest set of characters holding this much probability, in (0, 1] (default: 1.0, off)")
-    g.add_argument("--beam", type=int, help="beam search of this width for the most likely continuation, 0 for off (default: 0)")
-    g.add_argument("--repetition-penalty", type=float, help="> 1 discourages characters used in the last 32 (default: 1.0, off)")
+    g.add_argument("--length", type=int, metavar="N", help="characters per sample (default: 500)")
+    g.add_argument("--temperature", type=float, metavar="T", help="0 = greedy; lower is safer, higher is wilder (default: 0.8)")
+    g.add_argument("--top-k", type=int, metavar="K", help="sample only among the K most likely characters, 0 for off (default: 0)")
+    g.add_argument("--top-p", type=float, metavar="P", help="nucleus sampling: the smallest set of characters holding this much probability, in (0, 1] (default: 1.0, off)")
+    g.add_argument("--beam", type=int, metavar="W", help="beam search of this width for the most likely continuation, 0 for off (default: 0)")
+    g.add_argument("--repetition-penalty", type=float, metavar="X", help="> 1 discourages characters used in the last 32 (default: 1.0, off)")
     g.add_argument("--no-repeat-ngram", type=int, metavar="N", help="never repeat an N-character sequence already generated; breaks greedy loops (default: 0, off)")
     g.add_argument("--stop", action="append", default=[], metavar="STR", help=r"stop after this string, e.g. '\n\n' for a blank line (\n, \t, \\ understood); repeatable")
     g.add_argument("--stop-chars", default="", metavar="CHARS", help=r"stop after any of these characters (\n, \t, \\ understood)")
-    g.add_argument("--seed", type=int, help="random seed for reproducible samples (default: fresh; the seed used is in --json output)")
+    g.add_argument("--seed", type=int, metavar="N", help="random seed for reproducible samples (default: fresh; the seed used is in --json output)")
     g.add_argument("--compare", nargs="?", const=DEFAULT_COMPARE, metavar="LIST",
                    help="continue the same prime under each setting of a comma list: temperatures, greedy, "
                         f"beamW, top-kK, top-pP (default list: {DEFAULT_COMPARE})")
     o = parser.add_argument_group("output")
-    o.add_argument("--count", type=int, default=1, help="number of samples (per setting with --compare) (default: 1)")
+    o.add_argument("--count", type=int, default=1, metavar="N", help="number of samples (per setting with --compare) (default: 1)")
     o.add_argument("--output", type=Path, metavar="FILE", help="also write the output to FILE")
     o.add_argument("--json", action="store_true", help="one JSON object per sample (text, settings, memorisation) instead of plain text")
     o.add_argument("--memorisation", action=argparse.BooleanOptionalAction, default=True,
@@ -306,7 +306,7 @@ def run(args: argparse.Namespace) -> int:
                 if not text.endswith("\n"):
                     out.write("\n")
                 out.write("", flush=True)
-                note = f"[{len(text)} chars, {config.method}"
+                note = f"[{len(text)} chars, {config.method}, seed {seed}"
                 if share is not None:
                     note += f", memorised {100 * share:.1f}% ({index.window}+ char copies)"
                 print(note + "]", file=sys.stderr, flush=True)

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Measure corpus preparation: MB/s and peak RSS for a cold load, and the time of a cached re-load.
 
-    python scripts/measure_corpus.py FILE [--mb 200]   # FILE is created (English-like, some non-ASCII) if absent
+    python scripts/measure_corpus.py FILE [--mb 200] [--kind latin1|bmp|astral]
+        FILE is created from the sample prose if absent: latin1 = some accented words (every
+        character below U+0100), bmp = curly quotes and dashes too, astral = CJK words and emoji
 
 Run each measurement in a fresh process so the peak RSS is that of one load.
 """
@@ -21,10 +23,16 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 
-def make(path: Path, mb: int) -> None:
-    """Write about ``mb`` MB of the sample prose, with accented words mixed in every few lines."""
+def make(path: Path, mb: int, kind: str) -> None:
+    """Write about ``mb`` MB of the sample prose with non-ASCII characters of the given kind."""
     base = (REPO / "sample_corpora" / "prose.txt").read_text("utf-8")
-    block = base.replace("Rosa", "Rosá").replace("Edith", "Édith").replace("cafe", "café").encode()
+    text = base.replace("Rosa", "Rosá").replace("Edith", "Édith")
+    if kind == "bmp":
+        text = text.replace('"', "\u201c", 1).replace(',"', ",\u201d").replace("'", "\u2019").replace(", ", " \u2014 ", 3)
+        text = text.replace('. "', ". \u201c").replace('"', "\u201d")
+    elif kind == "astral":
+        text = text.replace("the", "\u65e5\u672c").replace("and", "\U0001F642")
+    block = text.encode()
     with open(path, "wb") as f:
         written = 0
         while written < mb << 20:
@@ -62,6 +70,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("file")
     p.add_argument("--mb", type=int, default=200)
+    p.add_argument("--kind", choices=("latin1", "bmp", "astral"), default="latin1")
     p.add_argument("--child", nargs=1, metavar="CACHE", help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.child:
@@ -69,7 +78,7 @@ def main() -> int:
         return 0
     path = Path(a.file)
     if not path.exists():
-        make(path, a.mb)
+        make(path, a.mb, a.kind)
     with tempfile.TemporaryDirectory() as cache:
         for run in ("cold", "cached"):
             out = subprocess.run([sys.executable, __file__, str(path), "--child", cache], capture_output=True, text=True)

@@ -244,11 +244,19 @@ class CharGenerator:
 
     @torch.inference_mode()
     def _feed_ids(self, ids: list[int], record: bool = True) -> None:
+        model = self.model
         for start in range(0, len(ids), PRIME_CHUNK):
             chunk = torch.tensor([ids[start:start + PRIME_CHUNK]], dtype=torch.long, device=self.device)
-            logits, state = self.model(chunk, self.state)
+            if self._stepper is not None:
+                # only the last position's logits are needed: skip the head for the rest
+                out, state = model.lstm(model.encode_input(chunk), self.state)
+                last = out[:, -1:]
+            else:
+                last, state = model(chunk, self.state)
             self._set_state(state)
-        self._logits = logits[0, -1].float().cpu()
+        if self._stepper is not None:
+            last = model.head(last)
+        self._logits = last[0, -1].float().cpu()
         if record:
             self.history.extend(ids)
 
@@ -590,7 +598,7 @@ class _Stepper:
             isinstance(lstm, torch.nn.LSTM) and lstm.bias and not lstm.bidirectional
             and getattr(lstm, "proj_size", 0) == 0 and lstm.batch_first
             and isinstance(getattr(model, "head", None), torch.nn.Linear) and model.head.bias is not None
-            and hasattr(model, "embedding")
+            and hasattr(model, "embedding") and callable(getattr(model, "encode_input", None))
         )
 
     def state_views(self) -> tuple[torch.Tensor, torch.Tensor]:

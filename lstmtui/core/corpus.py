@@ -9,21 +9,13 @@ byte in their first 8 KiB) are skipped and listed in the provenance under ``skip
 explicitly is never skipped: if it is binary, that is an error naming it. Anything that is not a
 regular file (a FIFO, a device) is refused without being opened, so nothing blocks.
 
-Cleaning, applied in this order and recorded in the provenance under ``cleaning``:
-
-1. decoding with ``CleaningOptions.encoding`` (UTF-8 by default; a UTF-8 byte-order mark at the
-   start of a file is dropped);
-2. newlines: CRLF and lone CR become LF;
-3. control characters (Unicode category Cc) other than newline and tab are dropped, and so are
-   lone surrogates (which no valid decoding yields, but a str handed to ``clean_text`` may hold);
-4. lowercasing (``lowercase``, off by default);
-5. Unicode NFC normalisation (``nfc``, on by default);
-6. characters seen fewer than ``min_char_count`` times in the corpus map to ``UNKNOWN_CHAR``
-   (off by default).
+Cleaning (CRLF/CR to LF, control characters dropped, optional lowercasing, NFC, rare characters to
+``UNKNOWN_CHAR``) is described in ``lstmtui.core.cleaning`` and recorded in the provenance.
 
 Text is then encoded to integer ids with vectorised numpy code (uint8 when the vocabulary has at
 most 256 symbols). Ids of a fresh vocabulary are sorted by character. A corpus of at least
-``CACHE_MIN_BYTES`` is read in chunks (two passes: count, then encode) into a ``.npy`` file in the
+``CACHE_MIN_BYTES`` is read in chunks (pass 1 hashes, cleans and counts, spooling the cleaned text
+to a temporary file; pass 2 encodes it once the vocabulary is known) into a ``.npy`` file in the
 cache directory (``$LSTMTUI_CACHE`` or the platform's user cache directory), keyed by the content
 hash, the cleaning options and the vocabulary, and opened memory-mapped, so a corpus larger than
 memory works and the second run on the same corpus starts at once: the cache remembers each large
@@ -39,24 +31,48 @@ from __future__ import annotations
 
 import codecs
 import contextlib
-import functools
 import hashlib
 import json
 import os
-import re
 import stat
 import sys
 import tempfile
 import time
 import unicodedata
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
+from lstmtui.core.cleaning import (
+    MAX_CODEPOINT,
+    Cleaner,
+    CleaningOptions,
+    bincount,
+    clean_text,
+    normalise_newlines,
+    safe_cut,
+)
 from lstmtui.core.errors import ConfigError, CorpusError, VocabularyError
+from lstmtui.core.vocab import Vocab, show_chars
+
+__all__ = [
+    "CACHE_MIN_BYTES",
+    "CHUNK_BYTES",
+    "MIN_CHARS",
+    "UNKNOWN_CHAR",
+    "CleaningOptions",
+    "Corpus",
+    "Vocab",
+    "check_trainable",
+    "clean_text",
+    "default_cache_dir",
+    "default_corpus_path",
+    "load_corpus",
+    "val_size",
+]
 
 UNKNOWN_CHAR = "\ufffd"  # the Unicode replacement character: rare characters become this one
 MIN_CHARS = 2  # fewer characters than this cannot give even one (input, target) pair
@@ -65,18 +81,10 @@ CACHE_MIN_BYTES = 4 << 20  # smaller corpora are prepared in memory, faster than
 CACHE_FORMAT = 1
 SNIFF_BYTES = 8192
 PROGRESS_INTERVAL_S = 0.25
-_MAX_CODEPOINT = 0x110000
-_COUNT_BLOCK = 1 << 20  # np.bincount casts to intp: count in blocks so the copy stays small
+
 
 ProgressFn = Callable[[str, int, int], None]
 
-_LATIN1_CONTROLS = bytes([*range(0, 9), *range(11, 32), *range(127, 160)])
-_LATIN1_LOWER = bytes(ord(chr(i).lower()) for i in range(256))  # each maps below U+0100 again
-_CONTROL_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
-# A chunk is cut just before one of these: none of them composes under NFC, none is cased or
-# case-ignorable (so lowercasing's final-sigma rule cannot see across it), none is a CR.
-_SAFE_CUT_RE = re.compile(r"[\n\t 0-9!\"#$%&()*+,\-/;<=>?@\[\\\]_{|}~]")
-_CUT_WINDOW = 1 << 16
 
 _BINARY_MAGIC = [
     (b"\x89PNG\r\n\x1a\n", "a PNG image"),
@@ -105,152 +113,6 @@ _BINARY_SUFFIXES = frozenset(
     ".safetensors .ckpt .onnx .pkl .pickle .db .sqlite .mp3 .mp4 .m4a .wav .flac .ogg .avi .mov "
     ".mkv .webm .woff .woff2 .ttf .otf .eot .doc .docx .xls .xlsx .ppt .pptx .odt .iso .img".split()
 )
-
-
-# ---------------------------------------------------------------------------------------------
-# Options
-
-
-@dataclass(frozen=True)
-class CleaningOptions:
-    """How raw bytes become training text (see the module docstring for the exact steps)."""
-
-    encoding: str = "utf-8"
-    nfc: bool = True
-    lowercase: bool = False
-    min_char_count: int = 0
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.min_char_count, int) or self.min_char_count < 0:
-            raise ConfigError(f"--min-char-count must be 0 or more, not {self.min_char_count!r}")
-        try:
-            codecs.lookup(self.encoding)
-        except (LookupError, TypeError):
-            raise ConfigError(
-                f"unknown encoding {self.encoding!r}; use a Python codec name such as utf-8, latin-1 or utf-16"
-            ) from None
-
-    def to_dict(self) -> dict:
-        """Return a JSON-ready dict."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "CleaningOptions":
-        """Build from a dict, ignoring unknown keys (such as the recorded ``steps``)."""
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in known})
-
-    def describe(self) -> dict:
-        """The options plus the list of steps applied, as recorded in a corpus's provenance."""
-        steps = ["decode " + self.encoding, "newlines CRLF/CR to LF", "drop control characters except newline and tab"]
-        if self.lowercase:
-            steps.append("lowercase")
-        if self.nfc:
-            steps.append("Unicode NFC")
-        if self.min_char_count:
-            steps.append(f"characters seen fewer than {self.min_char_count} times to U+FFFD")
-        return {**self.to_dict(), "steps": steps}
-
-
-# ---------------------------------------------------------------------------------------------
-# Vocabulary
-
-
-def _dtype_for(n: int) -> np.dtype:
-    return np.dtype(np.uint8 if n <= 256 else np.uint16 if n <= 65536 else np.uint32)
-
-
-def _show_chars(chars: Sequence[str], limit: int = 10) -> str:
-    shown = ", ".join(repr(c) for c in chars[:limit])
-    return shown + (f" and {len(chars) - limit} more" if len(chars) > limit else "")
-
-
-class Vocab:
-    """The characters a model knows; a character's id is its position in ``chars``."""
-
-    def __init__(self, chars: Sequence[str]):
-        chars = list(chars)
-        for c in chars:
-            if not isinstance(c, str) or len(c) != 1:
-                raise VocabularyError(f"bad vocabulary entry {c!r}: each entry must be exactly one character")
-        if len(set(chars)) != len(chars):
-            dup = sorted({c for c in chars if chars.count(c) > 1})
-            raise VocabularyError(f"bad vocabulary: {_show_chars(dup)} listed more than once")
-        self.chars: list[str] = chars
-        self._index = {c: i for i, c in enumerate(chars)}
-        codes = np.array([ord(c) for c in chars], dtype=np.uint32)
-        self._codes = codes  # id -> code point
-        self._order = np.argsort(codes, kind="stable")
-        self._sorted_codes = codes[self._order]
-
-    def __len__(self) -> int:
-        return len(self.chars)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Vocab) and self.chars == other.chars
-
-    def __hash__(self) -> int:
-        return hash(tuple(self.chars))
-
-    def __repr__(self) -> str:
-        return f"Vocab({len(self)} chars)"
-
-    @property
-    def dtype(self) -> np.dtype:
-        """The smallest unsigned integer type that holds every id (uint8 when len <= 256)."""
-        return _dtype_for(len(self))
-
-    def index(self, ch: str) -> int:
-        """The id of one character; VocabularyError if the vocabulary lacks it."""
-        try:
-            return self._index[ch]
-        except KeyError:
-            raise VocabularyError(f"the vocabulary has no character {ch!r}") from None
-
-    def __contains__(self, ch: object) -> bool:
-        return ch in self._index
-
-    def missing(self, text: str) -> list[str]:
-        """The distinct characters of ``text`` that the vocabulary lacks, sorted."""
-        return sorted(set(text) - self._index.keys())
-
-    def encode(self, text: str) -> np.ndarray:
-        """Encode text to ids (vectorised); VocabularyError naming any missing characters."""
-        return self.encode_codepoints(_codepoints(text))
-
-    def encode_codepoints(self, cps: np.ndarray) -> np.ndarray:
-        """Encode an array of Unicode code points to ids (vectorised)."""
-        if len(self) == 0:
-            if cps.size:
-                raise VocabularyError("the vocabulary is empty")
-            return np.zeros(0, dtype=self.dtype)
-        pos = np.searchsorted(self._sorted_codes, cps)
-        pos = np.minimum(pos, len(self) - 1)
-        bad = self._sorted_codes[pos] != cps
-        if bad.any():
-            chars = sorted({chr(int(c)) for c in np.unique(cps[bad])})
-            raise VocabularyError(
-                f"the text has {len(chars)} character(s) the vocabulary lacks: {_show_chars(chars)}"
-            )
-        return self._order[pos].astype(self.dtype)
-
-    def decode(self, ids) -> str:
-        """Turn ids (a sequence, array, tensor or one int) back into text."""
-        arr = np.atleast_1d(np.asarray(ids)).astype(np.int64, copy=False)
-        if arr.size and (arr.min() < 0 or arr.max() >= len(self)):
-            raise VocabularyError(f"id out of range for a vocabulary of {len(self)} characters")
-        return self._codes[arr].astype("<u4").tobytes().decode("utf-32-le")
-
-    def to_list(self) -> list[str]:
-        """The characters in id order (JSON-ready)."""
-        return list(self.chars)
-
-    @classmethod
-    def from_list(cls, chars: Sequence[str]) -> "Vocab":
-        """Rebuild from ``to_list()``; VocabularyError if entries are not unique single characters."""
-        if isinstance(chars, str) or not isinstance(chars, (list, tuple)):
-            raise VocabularyError("bad vocabulary: expected a list of characters")
-        return cls(chars)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -309,158 +171,6 @@ def check_trainable(corpus: Corpus | int, batch: int, seq_len: int, val_fraction
             f"and each of the {batch} streams needs at least {MIN_CHARS}; {fix}"
         )
     return min(seq_len, stream - 1)
-
-
-# ---------------------------------------------------------------------------------------------
-# Cleaning
-
-
-def _newlines(s: str) -> str:
-    if "\r" in s:
-        s = s.replace("\r\n", "\n").replace("\r", "\n")
-    return s
-
-
-def _codepoints(s: str) -> np.ndarray:
-    if s.isascii():
-        return np.frombuffer(s.encode("ascii"), dtype=np.uint8)
-    return np.frombuffer(s.encode("utf-32-le"), dtype="<u4")
-
-
-# A cleaned "piece" of text is ``bytes`` when every character is below U+0100 (each byte is a code
-# point: the common case, handled by fast bytes methods) and a uint32 array of code points otherwise.
-
-
-class _Cleaner:
-    """Cleans newline-normalised text into pieces; remembers what it had to do.
-
-    Text below U+0100 takes a bytes fast path. Wider text is lowercased if asked, turned into code
-    points and counted; the slow path (regex removal of controls, then NFC) runs only when the
-    counts show a control character or a character that NFC could change or compose. Cleaning the
-    same corpus again with ``trusted=True`` after a first pass that never needed the slow path
-    skips the counting and the checks.
-    """
-
-    def __init__(self, c: CleaningOptions, trusted: bool = False):
-        self.c = c
-        self.trusted = trusted
-        self.dirty = False  # some piece needed the slow path
-        self.last_counts: np.ndarray | None = None  # bincount of the last wide piece, for _Tally
-
-    def __call__(self, s: str) -> bytes | np.ndarray:
-        self.last_counts = None
-        try:
-            b = s.encode("latin-1")  # fails at once, without a scan, when s holds a wider character
-        except UnicodeEncodeError:
-            return self._wide(s)
-        # No NFC work: characters below U+0100 are NFC-stable and no two of them compose.
-        b = b.translate(None, _LATIN1_CONTROLS)
-        return b.translate(_LATIN1_LOWER) if self.c.lowercase else b
-
-    def _wide(self, s: str) -> np.ndarray:
-        t = s.lower() if self.c.lowercase else s
-        try:
-            cps = np.frombuffer(t.encode("utf-32-le"), dtype="<u4")
-        except UnicodeEncodeError:  # lone surrogates: never from decoding, only from a str passed in
-            return self._slow(s)
-        if self.trusted:
-            return cps
-        counts = _bincount(cps)
-        if _controls_in(counts) or (self.c.nfc and not _nfc_inert_all(counts)):
-            return self._slow(s)
-        self.last_counts = counts
-        return cps
-
-    def _slow(self, s: str) -> np.ndarray:
-        self.dirty = True
-        t = _CONTROL_RE.sub("", s)
-        if self.c.lowercase:
-            t = t.lower()
-        if self.c.nfc:
-            t = unicodedata.normalize("NFC", t)
-        cps = np.frombuffer(t.encode("utf-32-le"), dtype="<u4")
-        self.last_counts = _bincount(cps)
-        return cps
-
-
-def _bincount(arr: np.ndarray) -> np.ndarray:
-    """np.bincount in blocks (it casts to intp: a whole chunk at once would copy 8 bytes a char)."""
-    total = np.zeros(0, dtype=np.int64)
-    for i in range(0, arr.size, _COUNT_BLOCK):
-        b = np.bincount(arr[i : i + _COUNT_BLOCK])
-        if b.size > total.size:
-            b[: total.size] += total
-            total = b
-        else:
-            total[: b.size] += b
-    return total
-
-
-def _controls_in(counts: np.ndarray) -> bool:
-    low = counts[:160]
-    return bool(low[:9].any() or low[11:32].any() or low[127:160].any())
-
-
-_COMPOSING: set[int] | None = None
-
-
-def _composing() -> set[int]:
-    """Code points that can be the second of a canonical composition (built once, in ~40 ms)."""
-    global _COMPOSING
-    if _COMPOSING is None:
-        found = {*range(0x1161, 0x1176), *range(0x11A8, 0x11C3)}  # Hangul vowels and final consonants
-        # Two-character canonical decompositions exist only in planes 0 and 1 (planes 2+ hold CJK
-        # compatibility singletons at most), so the scan stops at U+20000.
-        for cp in range(0x300, 0x20000):
-            d = unicodedata.decomposition(chr(cp))
-            if d and d[0] != "<":
-                parts = d.split()
-                if len(parts) == 2:
-                    found.add(int(parts[1], 16))
-        _COMPOSING = found
-    return _COMPOSING
-
-
-@functools.lru_cache(maxsize=None)
-def _nfc_inert(cp: int) -> bool:
-    """Whether NFC leaves this character alone and never composes it with the one before."""
-    ch = chr(cp)
-    return unicodedata.combining(ch) == 0 and unicodedata.is_normalized("NFC", ch) and cp not in _composing()
-
-
-def _nfc_inert_all(counts: np.ndarray) -> bool:
-    # everything below U+0300 is NFC-stable, non-combining and never second in a composition
-    return all(_nfc_inert(int(cp)) for cp in np.flatnonzero(counts[0x300:]) + 0x300)
-
-
-def _codepoints_to_str(piece: bytes | np.ndarray) -> str:
-    if isinstance(piece, bytes):
-        return piece.decode("latin-1")
-    return piece.astype("<u4", copy=False).tobytes().decode("utf-32-le")
-
-
-def clean_text(text: str, cleaning: CleaningOptions = CleaningOptions()) -> str:
-    """Apply the cleaning steps (all but the corpus-wide rare-character mapping) to a string."""
-    return _codepoints_to_str(_Cleaner(cleaning)(_newlines(text)))
-
-
-def _safe_cut(s: str) -> int | None:
-    """Index to cut ``s`` at so that cleaning the two parts apart equals cleaning the whole."""
-    lo = max(0, len(s) - _CUT_WINDOW)
-    i = s.rfind("\n", lo)
-    if i > 0:
-        return i
-    m = _SAFE_CUT_RE.search(s[lo:][::-1])
-    if m is not None:
-        i = len(s) - 1 - m.start()
-        return i if i > 0 else None
-    # Text without ASCII punctuation or spaces (a long line of CJK, say): cut before a letter of a
-    # caseless script that NFC never touches or composes onto what precedes it.
-    for i in range(len(s) - 1, max(lo, 0), -1):
-        ch = s[i]
-        if unicodedata.category(ch) == "Lo" and _nfc_inert(ord(ch)):
-            return i
-    return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -700,7 +410,7 @@ def _check_bom(src: _Source, head: bytes, encoding: str) -> None:
 
 
 def _iter_source(
-    src: _Source, clean: _Cleaner, chunk_bytes: int, on_raw: Callable[[bytes], None]
+    src: _Source, clean: Cleaner, chunk_bytes: int, on_raw: Callable[[bytes], None]
 ) -> Iterator[bytes | np.ndarray]:
     """Yield the cleaned pieces of one source, chunk by chunk."""
     encoding = clean.c.encoding
@@ -773,12 +483,12 @@ def _iter_source(
             hold = ""
             if not final and s.endswith("\r"):
                 s, hold = s[:-1], "\r"  # its LF may start the next chunk
-            s = _newlines(s)
+            s = normalise_newlines(s)
             if final or s.endswith("\n"):
-                # after a newline is a safe place to cut: see _safe_cut
+                # after a newline is a safe place to cut: see safe_cut
                 piece, carry = s, hold
             else:
-                cut = _safe_cut(s)
+                cut = safe_cut(s)
                 if cut is None:
                     carry = s + hold
                     continue
@@ -790,7 +500,7 @@ def _iter_source(
 
 
 def _iter_corpus(
-    sources: list[_Source], clean: _Cleaner, chunk_bytes: int, on_raw: Callable[[int, bytes], None]
+    sources: list[_Source], clean: Cleaner, chunk_bytes: int, on_raw: Callable[[int, bytes], None]
 ) -> Iterator[bytes | np.ndarray]:
     """Yield cleaned pieces of all sources, adding a newline between files where missing."""
     last = None
@@ -813,7 +523,7 @@ class _Tally:
     """Counts characters; when no counts are needed, only which characters occur (much faster)."""
 
     def __init__(self, need_counts: bool):
-        self.counts = np.zeros(_MAX_CODEPOINT, dtype=np.int64)  # presence mode: > 0 where seen
+        self.counts = np.zeros(MAX_CODEPOINT, dtype=np.int64)  # presence mode: > 0 where seen
         self.need_counts = need_counts
         self.seen_low = b""  # presence mode: the characters below U+0100 seen so far
         self.n = 0
@@ -832,7 +542,7 @@ class _Tally:
             arr = np.frombuffer(piece, dtype=np.uint8)
         else:
             arr = piece
-        b = _bincount(arr)
+        b = bincount(arr)
         self.counts[: b.size] += b
         if not self.need_counts:
             self.seen_low = np.flatnonzero(self.counts[:256]).astype(np.uint8).tobytes()
@@ -854,12 +564,12 @@ def _plan_vocab(
         new = sorted(set(wanted) - set(vocab.chars))
         if new and not extend_vocab:
             raise VocabularyError(
-                f"the corpus has {len(new)} character(s) the model's vocabulary lacks: {_show_chars(new)}; "
+                f"the corpus has {len(new)} character(s) the model's vocabulary lacks: {show_chars(new)}; "
                 "use --extend-vocab to add them, or --min-char-count to map rare ones to the unknown symbol"
             )
         if new:
             vocab = Vocab(vocab.chars + new)
-    lut = np.zeros(_MAX_CODEPOINT, dtype=vocab.dtype)
+    lut = np.zeros(MAX_CODEPOINT, dtype=vocab.dtype)
     if common.size:
         lut[common] = vocab.encode_codepoints(common.astype(np.uint32))
     if rare.size:
@@ -1109,7 +819,7 @@ def load_corpus(
     # A large corpus's cleaned text is spooled to disk, so pass 2 need not decode and clean again.
     hasher = _Hasher(len(sources))
     tally = _Tally(need_counts=cleaning.min_char_count > 0)
-    cleaner = _Cleaner(cleaning)
+    cleaner = Cleaner(cleaning)
     keep: list[bytes | np.ndarray] | None = [] if total <= 2 * chunk_bytes or not use_cache else None
     with contextlib.ExitStack() as cleanup:
         spool = _Spool.create(cdir) if keep is None else None
@@ -1149,7 +859,7 @@ def load_corpus(
                 return keep
             if spool is not None and spool.ok:
                 return spool.read(lambda done: tick("encoding", int(total * done / max(n_chars, 1))))
-            again = _Cleaner(cleaning, trusted=not cleaner.dirty)  # skips the checks pass 1 found needless
+            again = Cleaner(cleaning, trusted=not cleaner.dirty)  # skips the checks pass 1 found needless
             return _iter_corpus(sources, again, chunk_bytes, _done_counter(tick, total))
 
         if index is not None:

@@ -309,3 +309,9 @@ def test_bad_settings_raise_config_error(bad):
     with pytest.raises(ConfigError) as err:
         SamplingConfig(**bad).validate()
     assert "\n" not in str(err.value)
+
+
+def test_generation_speed_reports_its_figures(model):
+    figures = sampling.generation_speed(model, VOCAB, "the " * 50, chars=100)
+    assert figures["chars"] == 100
+    assert 0 < figures["prime_s"] <= figures["first_char_s"] and figures["chars_per_s"] > 0

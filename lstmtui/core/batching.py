@@ -48,8 +48,8 @@ class StreamBatcher:
             raise IndexError(f"window {k} outside 0..{self.steps - 1}")
         start = k * self.seq_len
         end = min(start + self.seq_len, self.stream_len)
-        x = torch.from_numpy(np.ascontiguousarray(self.inputs[:, start:end], dtype=np.int64))
-        y = torch.from_numpy(np.ascontiguousarray(self.targets[:, start:end], dtype=np.int64))
+        x = torch.from_numpy(self.inputs[:, start:end].astype(np.int64))  # astype copies: the corpus is read-only
+        y = torch.from_numpy(self.targets[:, start:end].astype(np.int64))
         if self.device.type != "cpu":
             return x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
         return x, y

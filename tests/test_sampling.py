@@ -315,3 +315,29 @@ def test_generation_speed_reports_its_figures(model):
     figures = sampling.generation_speed(model, VOCAB, "the " * 50, chars=100)
     assert figures["chars"] == 100
     assert 0 < figures["prime_s"] <= figures["first_char_s"] and figures["chars_per_s"] > 0
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    logits=st.lists(st.floats(-40, 40), min_size=len(CHARS), max_size=len(CHARS)),
+    temperature=st.one_of(st.just(0.0), st.floats(0.05, 5.0)),
+    top_k=st.integers(0, len(CHARS)),
+    top_p=st.floats(0.01, 1.0),
+    seed=st.integers(0, 2**32),
+)
+def test_choice_always_inside_the_filtered_set(model, logits, temperature, top_k, top_p, seed):
+    cfg = SamplingConfig(temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
+    g = CharGenerator(model, VOCAB, cfg)
+    x = torch.tensor(logits, dtype=torch.float32)
+    kept = np.isfinite(g.filtered_logits(x.numpy()))
+    for _ in range(5):
+        i = g.choose(x)
+        assert kept[i]
+        if temperature == 0:
+            assert x[i] == x.max()
+        if top_k:
+            assert (x > x[i]).sum() < top_k

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from lstmtui.cli import main
 from lstmtui.core.profiles import ProfileStore
 
 TINY = ["--hidden", "32", "--layers", "1", "--seq-len", "16", "--batch", "8", "--epochs", "1",
@@ -20,6 +21,13 @@ TINY = ["--hidden", "32", "--layers", "1", "--seq-len", "16", "--batch", "8", "-
 
 def lstmtui(*args: str, timeout: float = 180, **kw) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "lstmtui", *args], capture_output=True, text=True, timeout=timeout, **kw)
+
+
+def lstmtui_inline(capsys, *args: str) -> subprocess.CompletedProcess:
+    """Run the command in this process (the same main() the console script calls): fast for error paths."""
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(args, code, out, err)
 
 
 def words_text(n_words: int, seed: int = 1, alphabet: str = "abcdefgh ") -> str:
@@ -78,6 +86,13 @@ def test_fine_tuning_on_new_characters_needs_extend_vocab(corpus, tmp_path):
     assert meta["vocab"][: len(set(corpus.read_text()))] == sorted(set(corpus.read_text()))  # old ids kept
 
 
+def test_a_bad_corpus_from_the_console_script_prints_no_traceback(tmp_path):
+    (tmp_path / "nul.txt").write_bytes(b"text\x00" * 100)
+    result = lstmtui("train", str(tmp_path / "nul.txt"), *TINY)
+    assert result.returncode == 2
+    assert result.stderr.startswith("lstmtui: error:") and "Traceback" not in result.stderr
+
+
 BAD_CORPORA = {
     "missing": (None, "does not exist"),
     "empty": (b"", "empty"),
@@ -89,12 +104,12 @@ BAD_CORPORA = {
 
 
 @pytest.mark.parametrize("kind", sorted(BAD_CORPORA))
-def test_bad_corpus_is_one_line_exit_2(tmp_path, kind):
+def test_bad_corpus_is_one_line_exit_2(tmp_path, kind, capsys):
     content, needle = BAD_CORPORA[kind]
     path = tmp_path / f"{kind}.txt"
     if content is not None:
         path.write_bytes(content)
-    result = lstmtui("train", str(path), *TINY)
+    result = lstmtui_inline(capsys, "train", str(path), *TINY)
     assert result.returncode == 2, (result.stdout, result.stderr)
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("lstmtui: error:"), result.stderr
@@ -108,8 +123,8 @@ def test_bad_corpus_is_one_line_exit_2(tmp_path, kind):
      ["--dropout", "1.5"], ["--val-fraction", "0"], ["--epochs", "0"], ["--device", "tpu"],
      ["--profile", "../evil"], ["--profile", "a/b"], ["--hidden", "8192", "--layers", "16"]],
 )
-def test_impossible_settings_are_refused(corpus, option):
-    result = lstmtui("train", str(corpus), *TINY, *option)
+def test_impossible_settings_are_refused(corpus, option, capsys):
+    result = lstmtui_inline(capsys, "train", str(corpus), *TINY, *option)
     assert result.returncode == 2, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
 

@@ -74,12 +74,14 @@ def run(args: argparse.Namespace) -> int:
     session.subscribe(reporter)
     if log is not None:
         session.subscribe(JsonlWriter(log))
-    stop_signal = _install_stop_handlers(session)
+    stop_signal, previous = _install_stop_handlers(session)
     thread = session.start()
     try:
         while thread.is_alive():
             thread.join(0.2)
     finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         reporter.close()
         if log is not None:
             log.close()
@@ -95,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _install_stop_handlers(session) -> list[int]:
+def _install_stop_handlers(session) -> tuple[list[int], dict]:
     """Ctrl+C, SIGTERM and SIGHUP stop at a step boundary and save; a second Ctrl+C quits at once."""
     received: list[int] = []
 
@@ -106,11 +108,12 @@ def _install_stop_handlers(session) -> list[int]:
         print(f"\nstopping at the next step and saving (signal {signal.Signals(signum).name})...", file=sys.stderr, flush=True)
         session.stop()
 
+    previous = {}
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)):
             if sig is not None:
-                signal.signal(sig, handler)
-    return received
+                previous[sig] = signal.signal(sig, handler)
+    return received, previous
 
 
 def _fmt_time(seconds: float) -> str:

@@ -28,6 +28,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="text file(s) or a directory to train on (default: the bundled sample corpus)",
     )
     parser.add_argument("--profile", help="open this saved profile (train it further or generate from it)")
+    parser.add_argument(
+        "--fps",
+        type=float,
+        default=None,
+        help="screen refreshes per second; lower it (e.g. 10) on slow SSH links "
+        "(default: $LSTMTUI_FPS, else $TEXTUAL_FPS, else 30)",
+    )
     add_home_option(parser)
     add_corpus_options(parser)
     add_training_options(parser)

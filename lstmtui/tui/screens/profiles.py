@@ -1,0 +1,123 @@
+"""The profiles screen: the same list as `lstmtui profiles list`, with open, rename and delete."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from lstmtui.commands.profiles import _bpc_label, _corpus_label, _epochs_label, _parameters_label, _time_label
+from lstmtui.core.errors import LstmtuiError
+from lstmtui.tui.screens.confirm import ConfirmScreen, PromptScreen
+
+
+class ProfilesScreen(Screen[str | None]):
+    """A table of profiles; dismisses with the name to open, or None."""
+
+    BINDINGS = [
+        Binding("enter", "open", "open", priority=True),
+        Binding("r", "rename", "rename"),
+        Binding("d,delete", "delete", "delete"),
+        Binding("escape,q", "close", "back"),
+    ]
+
+    def __init__(self, store, current: str | None = None) -> None:
+        super().__init__()
+        self.store = store
+        self.current = current
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="profiles-box"):
+            yield Static(Text(f"profiles in {self.store.root}", style="bold"), id="profiles-title")
+            yield DataTable(id="profiles-table", cursor_type="row", zebra_stripes=True)
+            yield Static("", id="profiles-note")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        for col in ("name", "corpus", "parameters", "epochs", "best bpc", "updated"):
+            table.add_column(col, key=col)
+        self.reload()
+        table.focus()
+
+    def reload(self, select: str | None = None) -> None:
+        """Read the profile list again and redraw it."""
+        table = self.query_one(DataTable)
+        table.clear()
+        infos = self.store.list()
+        for info in infos:
+            name = Text(info.name, style="bold" if info.name == self.current else "")
+            if info.meta is None:
+                table.add_row(name, Text(info.error or "unreadable", style="red"), "", "", "", "", key=info.name)
+                continue
+            m = info.meta
+            try:
+                row = (_corpus_label(m), _parameters_label(m), _epochs_label(m), _bpc_label(m), _time_label(m.get("updated")))
+            except Exception as exc:  # noqa: BLE001 - one odd profile must not hide the others
+                row = (f"unreadable: {exc}", "", "", "", "")
+            table.add_row(name, *row, key=info.name)
+        note = "enter open · r rename · d delete · esc back" if infos else "no profiles yet: train one with n"
+        self.query_one("#profiles-note", Static).update(Text(note, style="dim"))
+        if select is not None:
+            names = [i.name for i in infos]
+            if select in names:
+                table.move_cursor(row=names.index(select))
+
+    def _selected(self) -> str | None:
+        table = self.query_one(DataTable)
+        if table.row_count == 0:
+            return None
+        row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
+        return row_key.value
+
+    def action_open(self) -> None:
+        name = self._selected()
+        if name is not None:
+            self.dismiss(name)
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+    def action_rename(self) -> None:
+        name = self._selected()
+        if name is None:
+            return
+
+        def done(new: str | None) -> None:
+            if not new or new == name:
+                return
+            try:
+                self.store.rename(name, new)
+            except LstmtuiError as exc:
+                self.app.notify(str(exc), severity="error")
+                return
+            if self.current == name:
+                self.current = new
+            self.app.notify(f"renamed {name} to {new}")
+            self.reload(select=new)
+
+        self.app.push_screen(PromptScreen(f"Rename profile {name} to:", name), done)
+
+    def action_delete(self) -> None:
+        name = self._selected()
+        if name is None:
+            return
+        if name == self.current:
+            self.app.notify("that profile is open: open another one first", severity="warning")
+            return
+
+        def done(yes: bool | None) -> None:
+            if not yes:
+                return
+            try:
+                self.store.remove(name)
+            except LstmtuiError as exc:
+                self.app.notify(str(exc), severity="error")
+                return
+            self.app.notify(f"deleted {name}")
+            self.reload()
+
+        self.app.push_screen(ConfirmScreen(f"Delete profile {name}? This cannot be undone.", "Delete", "Keep"), done)

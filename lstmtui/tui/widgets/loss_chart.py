@@ -1,0 +1,189 @@
+"""The loss chart: smoothed training loss and validation loss over the whole run, in braille."""
+
+from __future__ import annotations
+
+import math
+
+from rich.text import Text
+from textual.widget import Widget
+
+MAX_POINTS = 2048  # per series; older points are merged in pairs, never dropped
+SMOOTHING = 0.05  # EMA weight of each new training loss
+AXIS_WIDTH = 6
+TRAIN_STYLE = "bold cyan"
+VAL_STYLE = "bold yellow"
+# braille dot bits by (column, row) inside a 2x4 cell
+_BITS = ((0x01, 0x02, 0x04, 0x40), (0x08, 0x10, 0x20, 0x80))
+
+
+class Series:
+    """Points (step, value) kept in bounded memory by merging neighbours as the run grows."""
+
+    def __init__(self, limit: int = MAX_POINTS) -> None:
+        self.limit = limit
+        self.points: list[tuple[float, float]] = []
+
+    def add(self, step: float, value: float) -> None:
+        """Append one point (non-finite values are skipped)."""
+        if not math.isfinite(value):
+            return
+        self.points.append((step, value))
+        if len(self.points) > self.limit:
+            pts = self.points
+            merged = [((a[0] + b[0]) / 2, (a[1] + b[1]) / 2) for a, b in zip(pts[0::2], pts[1::2])]
+            if len(pts) % 2:
+                merged.append(pts[-1])
+            self.points = merged
+
+    def clear(self) -> None:
+        """Forget every point."""
+        self.points = []
+
+
+class LossChart(Widget):
+    """Training loss (EMA-smoothed) and validation loss against steps, for the whole run."""
+
+    DEFAULT_CSS = """
+    LossChart { width: 1fr; height: 1fr; min-width: 20; }
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.train = Series()
+        self.val = Series()
+        self._ema: float | None = None
+
+    def add_losses(self, points: list[tuple[int, float]]) -> None:
+        """Add raw training losses; they are smoothed as they come."""
+        for step, loss in points:
+            if not math.isfinite(loss):
+                continue
+            self._ema = loss if self._ema is None else self._ema + SMOOTHING * (loss - self._ema)
+            self.train.add(step, self._ema)
+        if points:
+            self.refresh()
+
+    def add_val(self, step: int, loss: float) -> None:
+        """Add one validation loss point."""
+        self.val.add(step, loss)
+        self.refresh()
+
+    def load_history(self, history: dict) -> None:
+        """Redraw a saved profile's history: {"train": [[step, loss, ...]], "val": [[step, loss, ...]]}."""
+        self.train.clear()
+        self.val.clear()
+        self._ema = None
+        train = history.get("train") or []
+        self.add_losses([(int(p[0]), float(p[1])) for p in train if len(p) >= 2])
+        for p in history.get("val") or []:
+            if len(p) >= 2:
+                self.val.add(int(p[0]), float(p[1]))
+        self.refresh()
+
+    def clear(self) -> None:
+        """Empty the chart (a new run)."""
+        self.train.clear()
+        self.val.clear()
+        self._ema = None
+        self.refresh()
+
+    def render(self) -> Text:
+        """Draw the chart to fit the widget's current size."""
+        width, height = self.size.width, self.size.height
+        return render_chart(self.train.points, self.val.points, width, height)
+
+
+def render_chart(train: list[tuple[float, float]], val: list[tuple[float, float]], width: int, height: int) -> Text:
+    """Braille line chart of two series, with a y axis on the left and the step range below."""
+    if width < AXIS_WIDTH + 4 or height < 3:
+        return Text("")
+    if not train and not val:
+        return Text("\n" * (height // 2) + "waiting for the first steps…".center(width), style="dim")
+    pw, ph = width - AXIS_WIDTH, height - 1
+    dots_w, dots_h = pw * 2, ph * 4
+    every = train + val
+    x0 = min(p[0] for p in every)
+    x1 = max(p[0] for p in every)
+    y0 = min(p[1] for p in every)
+    y1 = max(p[1] for p in every)
+    if y1 - y0 < 1e-6:
+        y0, y1 = y0 - 0.5, y1 + 0.5
+    xspan = max(x1 - x0, 1e-9)
+
+    bits = [[0] * pw for _ in range(ph)]
+    owner = [[0] * pw for _ in range(ph)]  # 0 empty, 1 train, 2 val (val wins a shared cell)
+
+    def ydot(v: float) -> int:
+        return min(dots_h - 1, max(0, round((y1 - v) / (y1 - y0) * (dots_h - 1))))
+
+    def columns(points: list[tuple[float, float]]) -> list[tuple[int, int]]:
+        # one averaged value per dot column keeps long runs cheap to draw
+        sums: dict[int, list[float]] = {}
+        for x, y in points:
+            col = min(dots_w - 1, int((x - x0) / xspan * (dots_w - 1) + 0.5)) if x1 > x0 else 0
+            acc = sums.setdefault(col, [0.0, 0])
+            acc[0] += y
+            acc[1] += 1
+        return [(c, ydot(s / n)) for c, (s, n) in sorted(sums.items())]
+
+    def dot(col: int, r: int, who: int) -> None:
+        cy, cx = r // 4, col // 2
+        bits[cy][cx] |= _BITS[col % 2][r % 4]
+        owner[cy][cx] = max(owner[cy][cx], who)
+
+    def plot(points: list[tuple[float, float]], who: int) -> None:
+        prev = None
+        for col, row in columns(points):
+            if prev is None:
+                dot(col, row, who)
+            else:
+                # straight segment from the previous point, filled so steep drops stay connected
+                pc, pr = prev
+                last = pr
+                for cc in range(pc + 1, col + 1):
+                    yy = round(pr + (row - pr) * (cc - pc) / (col - pc))
+                    lo, hi = sorted((last, yy))
+                    for r in range(lo, hi + 1):
+                        dot(cc, r, who)
+                    last = yy
+            prev = (col, row)
+
+    plot(train, 1)
+    plot(val, 2)
+
+    text = Text(no_wrap=True, overflow="crop")
+    labels = {0: y1, ph - 1: y0}
+    if ph >= 5:
+        labels[(ph - 1) // 2] = (y0 + y1) / 2
+    styles = {0: "", 1: TRAIN_STYLE, 2: VAL_STYLE}
+    for r in range(ph):
+        label = f"{labels[r]:.2f}" if r in labels else ""
+        text.append(f"{label:>{AXIS_WIDTH - 1}}┤" if label else " " * (AXIS_WIDTH - 1) + "│", style="dim")
+        run_style, run = None, []
+        for c in range(pw):
+            ch = chr(0x2800 + bits[r][c]) if bits[r][c] else " "
+            st = styles[owner[r][c]]
+            if st != run_style and run:
+                text.append("".join(run), style=run_style or None)
+                run = []
+            run_style = st
+            run.append(ch)
+        if run:
+            text.append("".join(run), style=run_style or None)
+        text.append("\n")
+    left, right = f"step {_short(x0)}", _short(x1)
+    axis = " " * (AXIS_WIDTH - 1) + "└" + left + right.rjust(max(0, pw - 1 - len(left)))
+    text.append(axis[:width], style="dim")
+    return text
+
+
+def _short(n: float) -> str:
+    """1234 -> 1.2k, 1234567 -> 1.2M."""
+    n = int(n)
+    if n >= 1_000_000:
+        return f"{n / 1e6:.1f}M"
+    if n >= 10_000:
+        return f"{n / 1e3:.0f}k"
+    if n >= 1_000:
+        return f"{n / 1e3:.1f}k"
+    return str(n)

@@ -1,0 +1,30 @@
+"""The samples panel: training's periodic samples, labelled, newest visible, bounded in memory."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import RichLog
+
+MAX_LINES = 600
+
+
+class SamplesLog(RichLog):
+    """A scrollable log of samples; old lines fall off past MAX_LINES."""
+
+    DEFAULT_CSS = """
+    SamplesLog { height: 1fr; background: $surface; scrollbar-size-vertical: 1; }
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(max_lines=MAX_LINES, wrap=True, markup=False, highlight=False, auto_scroll=True, **kwargs)
+        self.count = 0
+
+    def add_sample(self, epoch: int, step: int, temperature: float, prime: str, text: str) -> None:
+        """Append one sample under a dim label line."""
+        self.count += 1
+        self.write(Text(f"── epoch {epoch + 1} · step {step:,} · T {temperature:g} ──", style="bold dim"))
+        body = Text()
+        if prime:
+            body.append(prime, style="dim italic")
+        body.append(text)
+        self.write(body)

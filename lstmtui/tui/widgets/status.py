@@ -1,0 +1,135 @@
+"""The training status: state, epoch and step progress with ETA, speed, learning rate, best bpc."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.widget import Widget
+
+STATE_STYLES = {
+    "starting": "dim",
+    "preparing": "yellow",
+    "training": "bold green",
+    "paused": "bold yellow",
+    "stopping": "yellow",
+    "stopped": "bold magenta",
+    "finished": "bold cyan",
+    "failed": "bold red",
+    "idle": "dim",
+}
+STATE_ICONS = {"training": "▶", "paused": "⏸", "stopped": "■", "finished": "✔", "failed": "✖", "preparing": "…"}
+LN2 = math.log(2)
+
+
+@dataclass
+class TrainingStats:
+    """Everything the status panel shows, updated from engine events on the UI thread."""
+
+    state: str = "starting"
+    detail: str = ""
+    profile: str = ""
+    device: str = ""
+    params: int = 0
+    prepare: str = ""
+    epoch: int = 0
+    epochs: int = 0
+    epoch_step: int = 0
+    steps_per_epoch: int = 0
+    step: int = 0
+    total_steps: int = 0
+    loss: float = math.nan
+    lr: float = math.nan
+    chars_per_s: float = 0.0
+    eta_s: float = math.nan
+    elapsed_s: float = 0.0
+    val_bpc: float = math.nan
+    best_bpc: float = math.nan
+    saved: str = ""
+    error: str = ""
+
+
+class StatusView(Widget):
+    """Text lines describing the run; rendered from a TrainingStats."""
+
+    DEFAULT_CSS = """
+    StatusView { width: 30; height: 1fr; padding: 0 0 0 1; }
+    """
+
+    def __init__(self, stats: TrainingStats | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.stats = stats or TrainingStats()
+
+    def render(self) -> Text:
+        """The status lines, cropped to the panel."""
+        return render_status(self.stats, self.size.width)
+
+
+def render_status(s: TrainingStats, width: int = 30) -> Text:
+    """Status lines for the given stats."""
+    t = Text(no_wrap=True, overflow="ellipsis")
+    icon = STATE_ICONS.get(s.state, "·")
+    t.append(f"{icon} {s.state}", style=STATE_STYLES.get(s.state, ""))
+    if s.state == "preparing" and s.prepare:
+        t.append(f" {s.prepare}", style="dim")
+    t.append("\n")
+    if s.epochs:
+        frac = s.epoch_step / s.steps_per_epoch if s.steps_per_epoch else 0.0
+        bar_w = max(4, width - 18)
+        t.append(f"epoch {min(s.epoch + 1, s.epochs)}/{s.epochs} ")
+        t.append(_bar(frac, bar_w), style="green")
+        t.append(f" {frac:4.0%}\n")
+    else:
+        t.append("epoch –\n", style="dim")
+    if s.total_steps:
+        t.append(f"step {s.step:,}/{s.total_steps:,}\n")
+    else:
+        t.append(f"step {s.step:,}\n")
+    t.append(f"ETA {_duration(s.eta_s)}", style="bold" if s.state == "training" else "dim")
+    t.append(f"  ran {_duration(s.elapsed_s)}\n", style="dim")
+    t.append(f"{_si(s.chars_per_s)} chars/s  lr {_num(s.lr, '.1e')}\n")
+    t.append(f"loss {_num(s.loss, '.3f')}  val {_num(s.val_bpc, '.3f')}\n")
+    t.append("best ")
+    t.append(f"{_num(s.best_bpc, '.3f')} bits/char\n", style="bold")
+    device = s.device or "device –"
+    if s.params:
+        device += f" · {_si(s.params)} params"
+    t.append(device + "\n", style="dim")
+    if s.error:
+        t.append(f"✖ {s.error}\n", style="bold red")
+    elif s.saved:
+        t.append(f"saved {s.saved}\n", style="dim")
+    return t
+
+
+def _bar(frac: float, width: int) -> str:
+    frac = min(1.0, max(0.0, frac))
+    full = int(frac * width)
+    return "█" * full + "░" * (width - full)
+
+
+def _duration(seconds: float) -> str:
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        return "–"
+    seconds = int(seconds)
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    if h:
+        return f"{h}h{m:02d}m"
+    if m:
+        return f"{m}m{s:02d}s"
+    return f"{s}s"
+
+
+def _si(n: float) -> str:
+    if not n or not math.isfinite(n):
+        return "–"
+    for unit, scale in (("M", 1e6), ("k", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.1f}{unit}"
+    return f"{n:.0f}"
+
+
+def _num(v: float, fmt: str) -> str:
+    return "–" if v is None or not math.isfinite(v) else format(v, fmt)

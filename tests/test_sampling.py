@@ -341,3 +341,10 @@ def test_choice_always_inside_the_filtered_set(model, logits, temperature, top_k
             assert x[i] == x.max()
         if top_k:
             assert (x > x[i]).sum() < top_k
+
+
+def test_feed_extends_the_context_mid_stream(model):
+    g = gen(model, prime="the ", temperature=1.0, seed=2)
+    text = g.generate(10)
+    g.feed("cat sat")
+    np.testing.assert_allclose(g.next_probs().double(), full_probs(model, "the " + text + "cat sat"), atol=1e-5)

@@ -78,15 +78,43 @@ def build_meta(**parts: Any) -> dict[str, Any]:
     return meta
 
 
-def model_from_meta(meta: dict[str, Any], name: str) -> CharLSTM:
-    """Build an untrained CharLSTM of the profile's architecture (sizes validated first)."""
+def model_from_meta(meta: dict[str, Any], name: str, group: str | None = None) -> CharLSTM:
+    """Build an untrained CharLSTM of the profile's architecture (sizes validated first).
+
+    With ``group``, the weights file that will fill the model must be large enough to hold its
+    parameters, and the model must fit in memory: a small profile whose meta claims a huge model
+    is refused before anything is allocated.
+    """
     try:
         config = ModelConfig.from_dict(meta["model"])
     except (KeyError, TypeError) as exc:
         raise ProfileError(f"profile {name}: model settings are missing or malformed ({exc})") from None
     if config.vocab_size != len(meta.get("vocab", [])):
         raise ProfileError(f"profile {name}: vocabulary has {len(meta.get('vocab', []))} symbols, model expects {config.vocab_size}")
+    if group is not None:
+        check_model_fits(config, meta, name, group)
     return CharLSTM(config)
+
+
+def check_model_fits(config: ModelConfig, meta: dict[str, Any], name: str, group: str) -> None:
+    """Refuse, before allocating, a model its weights file cannot hold or this machine cannot."""
+    from lstmtui.core.training import available_memory
+
+    params = config.parameter_count()
+    entry = meta.get("files", {}).get(group)
+    size = entry.get("size") if isinstance(entry, dict) else None
+    if isinstance(size, int) and size < params * 2:  # no float type stores a parameter in under 2 bytes
+        raise ProfileError(
+            f"profile {name}: {group}.safetensors is {size:,} bytes, too small for the {params:,} parameters "
+            f"its model settings describe; the profile is damaged"
+        )
+    have = available_memory(torch.device("cpu"))
+    need = params * 4
+    if have is not None and need > 0.8 * have:
+        raise ProfileError(
+            f"profile {name}: its model ({params:,} parameters) needs about {need / 2**30:.1f} GiB "
+            f"but this machine has {have / 2**30:.1f} GiB"
+        )
 
 
 def load_weights(model: torch.nn.Module, weights: dict[str, torch.Tensor], name: str) -> None:
@@ -109,8 +137,8 @@ def load_model(store, name: str, which: str = "best", device: str | torch.device
         raise ProfileError(f"--which must be best or latest, not {which!r}")
     # One consistent version even if a training process saves while we read.
     meta = store.load_meta(name)
-    model = model_from_meta(meta, name)  # sizes validated before the weights are read
     group = which if which in meta.get("files", {which: None}) else "latest"
+    model = model_from_meta(meta, name, group)  # sizes validated before anything is allocated or read
     meta, tensors = store.load(name, [group])
     load_weights(model, tensors[group], name)
     model.to(device).eval()

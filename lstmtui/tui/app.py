@@ -346,11 +346,11 @@ class LstmtuiApp(App):
         elif self.training_worker is not None:
             self.notify(f"training is {state}: wait a moment")
         elif self.profile_name and self.store.exists(self.profile_name):
-            overrides = {}
+            # training on from the UI lifts the run's step and time limits
+            overrides: dict = {"max_steps": 0, "time_budget_s": 0.0}
             if self._profile_finished():
-                # a finished run trains on for as many epochs again
                 epochs = max(1, self.stats.epochs or self.config.epochs)
-                overrides["epochs"] = epochs * 2 if self.stats.epoch >= epochs else epochs
+                overrides["epochs"] = epochs * 2  # a finished run: as many epochs again
                 self.notify(f"training {self.profile_name} on, to {overrides['epochs']} epochs")
             else:
                 self.notify(f"training {self.profile_name} further")

@@ -94,6 +94,7 @@ class GenerationPanel(Vertical):
         self.status = "idle"
         self.text = ""  # the whole output of the current text (seed included)
         self.seed = ""
+        self.updates = 0  # text messages shown since the last seed
 
     def compose(self) -> ComposeResult:
         yield Input(placeholder="seed text — Enter generates", id="seed")
@@ -116,11 +117,13 @@ class GenerationPanel(Vertical):
         """Clear the output and show the seed."""
         self.seed = seed
         self.text = seed
+        self.updates = 0
         self._redraw()
 
     def append(self, text: str) -> None:
         """Add generated characters and keep the newest visible."""
         self.text += text
+        self.updates += 1
         self._redraw()
 
     def _redraw(self) -> None:

@@ -92,7 +92,7 @@ def render_status(s: TrainingStats, width: int = 30) -> Text:
     t.append(f"loss {_num(s.loss, '.3f')}  val {_num(s.val_bpc, '.3f')}\n")
     t.append("best ")
     t.append(f"{_num(s.best_bpc, '.3f')} bits/char\n", style="bold")
-    device = s.device or "device –"
+    device = (s.device or "device –").split(" (")[0]
     if s.params:
         device += f" · {_si(s.params)} params"
     t.append(device + "\n", style="dim")

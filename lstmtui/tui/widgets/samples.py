@@ -12,11 +12,11 @@ class SamplesLog(RichLog):
     """A scrollable log of samples; old lines fall off past MAX_LINES."""
 
     DEFAULT_CSS = """
-    SamplesLog { height: 1fr; background: $surface; scrollbar-size-vertical: 1; }
+    SamplesLog { height: 1fr; background: $surface; scrollbar-size-vertical: 1; overflow-x: hidden; }
     """
 
     def __init__(self, **kwargs) -> None:
-        super().__init__(max_lines=MAX_LINES, wrap=True, markup=False, highlight=False, auto_scroll=True, **kwargs)
+        super().__init__(max_lines=MAX_LINES, min_width=10, wrap=True, markup=False, highlight=False, auto_scroll=True, **kwargs)
         self.count = 0
 
     def add_sample(self, epoch: int, step: int, temperature: float, prime: str, text: str) -> None:
@@ -24,7 +24,7 @@ class SamplesLog(RichLog):
         self.count += 1
         self.write(Text(f"── epoch {epoch + 1} · step {step:,} · T {temperature:g} ──", style="bold dim"))
         body = Text()
-        if prime:
+        if prime.strip():
             body.append(prime, style="dim italic")
         body.append(text)
         self.write(body)

@@ -92,9 +92,30 @@ def run(args: argparse.Namespace) -> int:
     if result is not None and getattr(result, "reason", "") == "diverged":
         print(f"lstmtui: error: {result.message}", file=sys.stderr)
         return 2
+    unsaved = _unsaved_work(store, name, session) if result is not None else ""
+    if unsaved:
+        print(f"lstmtui: error: {unsaved}", file=sys.stderr)
+        return 2
     if stop_signal:
         return 128 + stop_signal[0]
     return 0
+
+
+def _unsaved_work(store, name: str, session) -> str:
+    """Why the profile does not hold the last trained step (its final save failed), or ''."""
+    from lstmtui.core.errors import LstmtuiError
+
+    step = getattr(session, "step", None)
+    if step is None:
+        return ""
+    try:
+        saved = store.load_meta(name)["progress"]["step"]
+    except LstmtuiError:
+        saved = None
+    if saved == step:
+        return ""
+    held = f"it holds step {saved}" if saved is not None else "nothing was saved"
+    return f"the final save of profile {name} failed (see the warning above): {held}, training reached step {step}"
 
 
 def _install_stop_handlers(session) -> tuple[list[int], dict]:

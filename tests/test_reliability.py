@@ -246,7 +246,8 @@ def test_unwritable_profile_directory_during_training_warns_goes_on_and_keeps_th
         _immutable(store.root, False)
         _immutable(store.path("ro"), False)
     assert "Traceback" not in err, err
-    assert proc.returncode in (2, 128 + signal.SIGTERM), err
+    assert proc.returncode == 2, err  # the final save failed: an error, not a quiet success
+    assert err.strip().splitlines()[-1].startswith("lstmtui: error: the final save of profile ro failed")
     out = (tmp_path / "ro.out").read_text()
     assert "warning: could not save profile ro" in out
     assert tree_digest(store.path("ro")) == before
@@ -328,6 +329,22 @@ def test_disk_full_at_the_final_save_stops_cleanly_with_the_last_version_intact(
     assert [e.kind for e in events].count("warning") == 1
     assert tree_digest(store.path("last")) == before
     assert assert_loads_finite(store, "last")["progress"]["step"] == 20
+
+
+def test_headless_run_whose_final_save_fails_exits_2_naming_the_step_kept(corpus, monkeypatch, capsys):
+    from lstmtui.cli import main
+
+    args = ["train", str(corpus), "--profile", "end", *TINY]
+    assert main([*args, "--max-steps", "10"]) == 0
+    capsys.readouterr()
+    monkeypatch.setattr(profiles, "_write_bytes", lambda path, data: (_ for _ in ()).throw(
+        OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))))
+    assert main([*args, "--max-steps", "20"]) == 2
+    out, err = capsys.readouterr()
+    assert "warning: could not save profile end: No space left on device" in out
+    assert err.strip() == ("lstmtui: error: the final save of profile end failed (see the warning above): "
+                           "it holds step 10, training reached step 20")
+    assert ProfileStore().load_meta("end")["progress"]["step"] == 10
 
 
 # ----- an absurd learning rate, for real ---------------------------------------------------------

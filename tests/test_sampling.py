@@ -348,3 +348,14 @@ def test_feed_extends_the_context_mid_stream(model):
     text = g.generate(10)
     g.feed("cat sat")
     np.testing.assert_allclose(g.next_probs().double(), full_probs(model, "the " + text + "cat sat"), atol=1e-5)
+
+
+def test_checkpoint_restore_replays_a_sample(model):
+    g = gen(model, prime="the ", temperature=1.0, seed=4)
+    cp = g.checkpoint()
+    g.generate(25)
+    g.restore(cp)
+    np.testing.assert_allclose(g.next_probs().double(), full_probs(model, "the "), atol=1e-5)
+    again = CharGenerator(model, VOCAB, SamplingConfig(temperature=0))
+    again.restore(cp)
+    assert again.generate(20) == gen(model, prime="the ", temperature=0).generate(20)

@@ -286,6 +286,23 @@ class CharGenerator:
                 self._logits = logits[0, -1].float().cpu()
             self._pending = None
 
+    def checkpoint(self) -> dict[str, Any]:
+        """A copy of the generator's position (state, next logits, history) for restore()."""
+        with torch.inference_mode():
+            self._flush_pending()
+            return {"state": (self.state[0].clone(), self.state[1].clone()), "logits": self._logits.clone(),
+                    "history": list(self.history)}
+
+    def restore(self, checkpoint: dict[str, Any]) -> None:
+        """Go back to a checkpoint (e.g. one prime, several samples, without re-running the prime)."""
+        with torch.inference_mode():
+            self._set_state(tuple(t.clone() for t in checkpoint["state"]))
+        self._logits = checkpoint["logits"].clone()
+        self._pending = None
+        self.history = list(checkpoint["history"])
+        self.emitted = 0
+        self._ngrams = {}
+
     def next_probs(self) -> torch.Tensor:
         """The model's probabilities for the next character (before any sampling filter)."""
         self._flush_pending()

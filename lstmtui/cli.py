@@ -22,18 +22,26 @@ SUBCOMMANDS = {
 }
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """argparse with lstmtui's error format: one line, `lstmtui: error: ...`, exit status 2."""
+
+    def error(self, message: str):  # noqa: D102 - argparse's hook
+        self.exit(2, f"lstmtui: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser: the TUI's options plus the list of subcommands."""
     from lstmtui.commands import tui
 
     parser = tui.build_parser()
+    parser.error = OneLineErrorParser.error.__get__(parser)  # one-line usage errors here too
     parser.add_argument("--version", action="version", version=f"lstmtui {__version__}")
     return parser
 
 
 def build_subcommand_parser() -> argparse.ArgumentParser:
-    """A parser holding every headless subcommand."""
-    parser = argparse.ArgumentParser(prog="lstmtui")
+    """A parser holding every headless subcommand (their parsers inherit the one-line errors)."""
+    parser = OneLineErrorParser(prog="lstmtui")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, module in SUBCOMMANDS.items():
         mod = _command_module(module)

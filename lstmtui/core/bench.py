@@ -149,20 +149,21 @@ def training_throughput(corpus, config: TrainConfig, warmup: int = 2, steps: int
             "model": mc, "steps": len(timed) - 1}
 
 
-def throughput_configs(default: TrainConfig) -> list[tuple[str, TrainConfig]]:
+def throughput_configs(default: TrainConfig, hiddens: tuple[int, ...] = (256, 512)) -> list[tuple[str, TrainConfig]]:
     """The default model, then 2x256 and 2x512 with both input encodings."""
     out = [(f"default ({default.layers}x{default.hidden} {default.input})", default)]
-    for hidden in (256, 512):
+    for hidden in hiddens:
         for inp in ("embedding", "onehot"):
             out.append((f"2x{hidden} {inp}", replace(default, hidden=hidden, layers=2, input=inp)))
     return out
 
 
-def training_section(corpus, default: TrainConfig, steps: int, ceiling_s: float, log: Log = _quiet) -> list[dict]:
+def training_section(corpus, default: TrainConfig, steps: int, ceiling_s: float, log: Log = _quiet,
+                     hiddens: tuple[int, ...] = (256, 512)) -> list[dict]:
     """Throughput and its ratio to the step ceiling, each measured right after its own ceiling."""
     rows = []
     cache: dict = {}
-    for name, cfg in throughput_configs(default):
+    for name, cfg in throughput_configs(default, hiddens):
         mc = cfg.model_config(len(corpus.vocab))
         log(f"training: {name}")
         ceil = gemm_ceiling(mc, cfg.batch, cfg.seq_len, ceiling_s, cache)
@@ -258,7 +259,7 @@ def time_to_reach(curve: list[tuple[float, float]], loss: float) -> float | None
 
 
 def quality_section(corpus, config: TrainConfig, minutes: float, snapshots: int = 12, log: Log = _quiet,
-                    keep: dict | None = None) -> list[dict]:
+                    keep: dict | None = None, baseline_size: tuple[int, int] = (BASELINE_LAYERS, BASELINE_HIDDEN)) -> list[dict]:
     """Validation loss after ``minutes`` for lstmtui and the baseline, and lstmtui's time to the baseline's best."""
     from lstmtui.core.baseline import window_loss
     from lstmtui.core.model import CharLSTM
@@ -278,7 +279,7 @@ def quality_section(corpus, config: TrainConfig, minutes: float, snapshots: int 
         model.load_state_dict(state)
         curve.append((t, evaluate(model, val, used.batch, used.seq_len, device)))
     log(f"quality: baseline for {minutes:g} min")
-    base = run_baseline(train, vocab_size, budget, BASELINE_HIDDEN, BASELINE_LAYERS, snapshots, log)
+    base = run_baseline(train, vocab_size, budget, baseline_size[1], baseline_size[0], snapshots, log)
     bmodel = base["trainer"].model
     bcurve = []
     for t, _step, state in base["snapshots"]:
@@ -486,7 +487,9 @@ def default_bench_corpus() -> Path:
 
 def run_bench(corpus_path: str | Path | None = None, minutes: float = 5.0, only: set[str] | None = None,
               corpus_gb: float = 1.0, config: TrainConfig | None = None, log: Log = _quiet,
-              throughput_steps: int | None = None, tui_seconds: float | None = None) -> dict[str, Any]:
+              throughput_steps: int | None = None, tui_seconds: float | None = None,
+              hiddens: tuple[int, ...] = (256, 512), snapshots: int = 12,
+              baseline_size: tuple[int, int] = (BASELINE_LAYERS, BASELINE_HIDDEN)) -> dict[str, Any]:
     """Run the chosen sections; return {"meta": {...}, "rows": [...]}."""
     from lstmtui.core.corpus import load_corpus
 
@@ -507,17 +510,17 @@ def run_bench(corpus_path: str | Path | None = None, minutes: float = 5.0, only:
     if "ceiling" in only:
         rows += ceiling_section(mc, config.batch, config.seq_len, mm_s, log)
     if "training" in only:
-        rows += training_section(corpus, config, steps, mm_s / 3, log)
+        rows += training_section(corpus, config, steps, mm_s / 3, log, hiddens)
     kept: dict = {}
     if "quality" in only:
-        rows += quality_section(corpus, config, minutes, log=log, keep=kept)
+        rows += quality_section(corpus, config, minutes, snapshots, log, kept, baseline_size)
     if "generation" in only:
         from lstmtui.core.model import CharLSTM
 
         default_model = kept.get("model") or CharLSTM(mc).eval()
-        big = CharLSTM(replace(mc, hidden=512, layers=2)).eval()
+        big = CharLSTM(replace(mc, hidden=max(hiddens), layers=2)).eval()
         prime = corpus.text(0, 1024)
-        rows += generation_section([("default model", default_model), ("2x512", big)], corpus.vocab, prime,
+        rows += generation_section([("default model", default_model), (f"2x{max(hiddens)}", big)], corpus.vocab, prime,
                                    chars=500 if quick else 3000, log=log)
     if "tui" in only:
         rows += tui_section(corpus_path, tui_seconds or (5.0 if quick else 20.0), log)

@@ -1,0 +1,137 @@
+"""The --time-budget planner: model size, batch and schedule that fit a wall-clock budget on this machine.
+
+``plan`` times a few training steps of candidate model sizes here (a second or two each), works out
+how many characters each could train on within the budget, and picks the largest model that still
+sees enough characters per parameter to be trained well in that time (a model that sees too few
+ends worse than a smaller one trained longer). It sets ``epochs`` high enough that the budget, not
+the epoch count, ends training, so the learning rate decays on the time schedule.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, replace
+from typing import Callable, Iterable
+
+import torch
+import torch.nn.functional as F
+
+from lstmtui.core.config import ModelConfig, TrainConfig
+from lstmtui.core.model import CharLSTM
+
+# (layers, hidden), smallest first.
+CANDIDATES: tuple[tuple[int, int], ...] = ((1, 128), (2, 128), (2, 192), (2, 256), (2, 384), (2, 512), (3, 512))
+# Characters of training per parameter a model needs within the budget to beat the next smaller one;
+# set from `lstmtui bench`-style runs on tinyshakespeare (see docs/performance.md).
+CHARS_PER_PARAM = 8.0
+# Share of the budget spent training (the rest: evaluation, samples, the end-of-run validation).
+TRAIN_SHARE = 0.9
+# Size fields plan() chooses; any the user typed are kept as typed.
+SIZE_FIELDS = ("hidden", "layers", "batch", "seq_len", "epochs", "dropout", "warmup_steps")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One model size with its measured speed and the characters it can train on in the budget."""
+
+    layers: int
+    hidden: int
+    parameters: int
+    chars_per_s: float
+    budget_chars: float
+
+
+def measure_chars_per_s(config: TrainConfig, vocab_size: int, device: torch.device | str = "cpu",
+                        steps: int = 2, seq_len: int = 32) -> float:
+    """Training chars/s of a config's model on random data: one warm-up step, then the best of ``steps``."""
+    device = torch.device(device)
+    gen = torch.Generator().manual_seed(0)
+    state = torch.random.get_rng_state()
+    try:
+        model = CharLSTM(config.model_config(vocab_size)).to(device).train()
+        optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+        x = torch.randint(0, vocab_size, (config.batch, seq_len), generator=gen).to(device)
+        y = torch.randint(0, vocab_size, (config.batch, seq_len), generator=gen).to(device)
+        best = math.inf
+        for i in range(steps + 1):
+            start = time.perf_counter()
+            logits, _ = model(x)
+            loss = F.cross_entropy(logits.reshape(-1, vocab_size), y.reshape(-1))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            loss.item()
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            if i > 0:
+                best = min(best, time.perf_counter() - start)
+    finally:
+        # Measuring must not change the training run's random stream.
+        torch.random.set_rng_state(state)
+    return config.batch * seq_len / best
+
+
+def candidates(config: TrainConfig, vocab_size: int, budget_s: float, device: torch.device | str = "cpu",
+               sizes: Iterable[tuple[int, int]] = CANDIDATES,
+               measure: Callable[[TrainConfig], float] | None = None) -> list[Candidate]:
+    """Each candidate size with its measured chars/s and the characters it could train on in the budget."""
+    measure = measure or (lambda cfg: measure_chars_per_s(cfg, vocab_size, device))
+    out = []
+    for layers, hidden in sizes:
+        cfg = replace(config, layers=layers, hidden=hidden)
+        cps = measure(cfg)
+        params = cfg.model_config(vocab_size).parameter_count()
+        out.append(Candidate(layers, hidden, params, cps, cps * budget_s * TRAIN_SHARE))
+    return out
+
+
+def choose(options: list[Candidate], chars_per_param: float = CHARS_PER_PARAM) -> Candidate:
+    """The largest candidate that trains on at least ``chars_per_param`` characters per parameter."""
+    fitting = [c for c in options if c.budget_chars >= chars_per_param * c.parameters]
+    if not fitting:
+        return min(options, key=lambda c: c.parameters)
+    return max(fitting, key=lambda c: c.parameters)
+
+
+def plan(config: TrainConfig, corpus_chars: int, budget_s: float, device: torch.device | str = "cpu", *,
+         vocab_size: int = 96, fixed: Iterable[str] = (), sizes: Iterable[tuple[int, int]] | None = None,
+         measure: Callable[[TrainConfig], float] | None = None) -> TrainConfig:
+    """A copy of ``config`` sized to end inside ``budget_s`` seconds at the best loss the budget allows.
+
+    ``corpus_chars`` is the training split's length; ``fixed`` names TrainConfig fields the user set,
+    which are kept. The time spent measuring is taken off the returned config's time_budget_s.
+    """
+    start = time.perf_counter()
+    fixed = set(fixed)
+    cfg = replace(config)
+    if budget_s <= 0:
+        return cfg
+    if not {"hidden", "layers"} & fixed:
+        options = candidates(cfg, vocab_size, budget_s, device, sizes or CANDIDATES, measure)
+        best = choose(options)
+        cfg = replace(cfg, layers=best.layers, hidden=best.hidden)
+        cps = best.chars_per_s
+    else:
+        cps = (measure or (lambda c: measure_chars_per_s(c, vocab_size, device)))(cfg)
+    budget_chars = cps * budget_s * TRAIN_SHARE
+    steps = budget_chars / (cfg.batch * cfg.seq_len)
+    epochs_needed = budget_chars / max(1, corpus_chars)
+    updates: dict = {}
+    # Enough epochs that the budget, not the epoch count, ends training (the LR decays by time).
+    updates["epochs"] = max(1, math.ceil(epochs_needed * 1.5) + 1)
+    updates["warmup_steps"] = int(min(config.warmup_steps, max(10, steps * 0.05)))
+    if epochs_needed < 2:
+        updates["dropout"] = 0.0  # nothing to regularise against in a run that barely sees the text twice
+    for key, value in updates.items():
+        if key not in fixed:
+            cfg = replace(cfg, **{key: value})
+    spent = time.perf_counter() - start
+    cfg = replace(cfg, time_budget_s=max(1.0, budget_s - spent))
+    return cfg.validate()
+
+
+def describe(config: TrainConfig) -> str:
+    """One line saying what the planner chose."""
+    return (f"{config.layers}x{config.hidden} {config.input}, batch {config.batch}, seq {config.seq_len}, "
+            f"{config.epochs} epochs max, dropout {config.dropout:g}, {config.time_budget_s:.0f} s")

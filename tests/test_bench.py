@@ -1,0 +1,114 @@
+"""The benchmark's correctness on a tiny budget: it runs, and its FLOP counts match the architecture."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
+
+from lstmtui.cli import main
+from lstmtui.core import bench
+from lstmtui.core.baseline import BaselineTrainer, window_loss, window_positions
+from lstmtui.core.config import ModelConfig, TrainConfig
+from lstmtui.core.model import CharLSTM, flops_per_char
+
+TINY = TrainConfig(hidden=16, layers=1, batch=4, seq_len=16, embedding_dim=8, warmup_steps=2, sample_length=20)
+
+
+def counted_flops(config: ModelConfig, batch: int, seq: int) -> float:
+    """FLOPs torch's own counter sees in one forward+backward (native LSTM kernels, so every product is visible)."""
+    model = CharLSTM(config)
+    x = torch.randint(0, config.vocab_size, (batch, seq))
+    y = torch.randint(0, config.vocab_size, (batch, seq))
+    with torch.backends.mkldnn.flags(enabled=False), FlopCounterMode(display=False) as counter:
+        logits, _ = model(x)
+        F.cross_entropy(logits.reshape(-1, config.vocab_size), y.reshape(-1)).backward()
+    return counter.get_total_flops()
+
+
+@pytest.mark.parametrize("inp", ["embedding", "onehot"])
+@pytest.mark.parametrize("layers", [1, 3])
+def test_flops_per_char_matches_torch_flop_counter(inp, layers):
+    cfg = ModelConfig(vocab_size=11, hidden=16, layers=layers, input=inp, embedding_dim=8, dropout=0.0)
+    batch, seq = 3, 5
+    # flops_per_char counts the general step; a step from a zero state skips the gradient into that
+    # state at t=0, and one-hot input (no gradient wanted) skips the first layer's dX product.
+    skipped = cfg.layers * 2 * batch * cfg.hidden * 4 * cfg.hidden
+    if inp == "onehot":
+        skipped += 2 * batch * seq * 4 * cfg.hidden * cfg.vocab_size
+    assert counted_flops(cfg, batch, seq) == flops_per_char(cfg) * batch * seq - skipped
+
+
+@pytest.mark.parametrize("inp", ["embedding", "onehot"])
+def test_step_gemms_add_up_to_flops_per_char(inp):
+    cfg = ModelConfig(vocab_size=65, hidden=32, layers=2, input=inp, embedding_dim=8)
+    total = sum(2 * m * k * n * times for _l, m, k, n, times in bench.step_gemms(cfg, 4, 7))
+    assert total == flops_per_char(cfg) * 4 * 7
+
+
+def test_matmul_and_ceiling_are_positive():
+    cfg = ModelConfig(vocab_size=20, hidden=16, layers=1)
+    assert bench.matmul_gflops(16, 16, 16, seconds=0.01) > 0
+    ceil = bench.gemm_ceiling(cfg, 4, 8, seconds=0.01)
+    assert ceil["gflops"] > 0 and ceil["step_flops"] == flops_per_char(cfg) * 32
+
+
+def test_time_to_reach_interpolates():
+    curve = [(10.0, 3.0), (20.0, 2.0), (30.0, 1.5)]
+    assert bench.time_to_reach(curve, 2.5) == pytest.approx(15.0)
+    assert bench.time_to_reach(curve, 3.5) == 10.0
+    assert bench.time_to_reach(curve, 1.0) is None
+
+
+def test_baseline_trains_on_windows_and_scores_val():
+    data = (torch.arange(3000) % 7).numpy().astype("uint8")
+    trainer = BaselineTrainer(data, 7, hidden=16, layers=1, batch=8)
+    first = trainer.step()
+    for _ in range(30):
+        last = trainer.step()
+    assert last < first
+    assert len(window_positions(500)) == 460
+    assert 0 < window_loss(trainer.model, data[:500]) < 3
+
+
+def test_run_bench_tiny(shakespeare_or_sample, tmp_path):
+    results = bench.run_bench(
+        shakespeare_or_sample, minutes=0.04, config=TINY, corpus_gb=0.002, throughput_steps=2,
+        hiddens=(16,), snapshots=3, baseline_size=(1, 16), only={"ceiling", "training", "quality", "generation", "startup"},
+    )
+    rows = {r["name"]: r for r in results["rows"]}
+    assert rows["default (1x16 embedding) chars/s"]["value"] > 0
+    assert rows["2x16 onehot share of ceiling"]["value"] > 0
+    assert 0 < rows["lstmtui val loss after 0.04 min"]["value"] < 6
+    assert 0 < rows["baseline val loss after 0.04 min"]["value"] < 6
+    assert "time to baseline's best loss" in rows
+    assert rows["default model chars/s"]["value"] > 0
+    assert rows["peak RSS preparing corpus"]["value"] > 0
+    assert rows["corpus preparation rate"]["value"] > 0
+    json.dumps(results, default=str)
+
+
+@pytest.fixture
+def shakespeare_or_sample(tmp_path):
+    """A small corpus: the first 60 KB of the bundled sample."""
+    from lstmtui.core.corpus import default_corpus_path
+
+    path = tmp_path / "small.txt"
+    path.write_text(default_corpus_path().read_text(encoding="utf-8")[:60_000], encoding="utf-8")
+    return path
+
+
+def test_bench_command_refuses_unknown_section(capsys):
+    assert main(["bench", "--only", "ceiling,warp"]) == 2
+    assert "unknown section" in capsys.readouterr().err
+
+
+def test_bench_command_writes_json(tmp_path, capsys):
+    out = tmp_path / "b.json"
+    assert main(["bench", "--only", "ceiling", "--minutes", "0.1", "--json", str(out), "--quiet"]) == 0
+    data = json.loads(out.read_text())
+    assert any(r["section"] == "ceiling" for r in data["rows"])
+    assert "GFLOP/s" in capsys.readouterr().out

@@ -303,7 +303,7 @@ def test_sample_text_and_compare(model):
 @pytest.mark.parametrize("bad", [
     {"temperature": -0.1}, {"temperature": math.nan}, {"top_k": -1}, {"top_p": 0.0}, {"top_p": 1.5},
     {"beam": -1}, {"length": -5}, {"repetition_penalty": 0.5}, {"stop": ("",)}, {"seed": -1},
-    {"temperature": "hot"},
+    {"temperature": "hot"}, {"stop": 5}, {"stop": (None,)}, {"stop_chars": 3},
 ])
 def test_bad_settings_raise_config_error(bad):
     with pytest.raises(ConfigError) as err:

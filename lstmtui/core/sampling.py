@@ -79,7 +79,10 @@ class SamplingConfig:
             _whole("--seed", self.seed, 0, 2**63 - 1)
         if isinstance(self.stop, str):
             self.stop = (self.stop,)
-        self.stop = tuple(self.stop)
+        try:
+            self.stop = tuple(self.stop)
+        except TypeError:
+            raise ConfigError(f"--stop must be text, not {self.stop!r}") from None
         if any(not isinstance(s, str) or not s for s in self.stop):
             raise ConfigError("--stop strings must be non-empty text")
         if not isinstance(self.stop_chars, str):

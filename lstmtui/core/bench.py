@@ -8,6 +8,7 @@ quality against the seed-style baseline), generation, tui, startup (help time, p
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import resource
@@ -381,9 +382,10 @@ def _child(args: list[str], timeout: float) -> dict[str, float]:
     return values
 
 
-def training_rss(corpus_path: str, steps: int) -> dict[str, float]:
+def training_rss(corpus_path: str, steps: int, config: TrainConfig | None = None) -> dict[str, float]:
     """Peak RSS (MB) of a fresh process that loads the corpus and trains the default model for some steps."""
-    return _child(["rss-train", corpus_path, str(steps)], timeout=600)
+    cfg = replace(config or TrainConfig(), max_steps=steps, eval_every=0, sample_every=0, save_every_min=0.0)
+    return _child(["rss-train", corpus_path, json.dumps(cfg.to_dict())], timeout=600)
 
 
 def write_generated_corpus(path: Path, n_bytes: int, seed: int = 0) -> None:
@@ -415,14 +417,15 @@ def corpus_prep(gigabytes: float, workdir: Path) -> dict[str, float]:
     return res
 
 
-def startup_section(corpus_path: str, corpus_gb: float, rss_steps: int, log: Log = _quiet) -> list[dict]:
+def startup_section(corpus_path: str, corpus_gb: float, rss_steps: int, log: Log = _quiet,
+                    config: TrainConfig | None = None) -> list[dict]:
     """`lstmtui --help` time, peak RSS while training, and corpus preparation rate and RSS."""
     log("startup: lstmtui --help")
     rows = []
     h = help_seconds()
     rows.append(row("startup", "lstmtui --help", h, "s", "best of 3, fresh process", "<= 0.3", h <= 0.3))
     log("startup: training RSS")
-    rss = training_rss(corpus_path, rss_steps)
+    rss = training_rss(corpus_path, rss_steps, config)
     rows.append(row("startup", "peak RSS training default model", rss["rss_mb"], "MB", f"{int(rss['steps'])} steps, corpus loaded"))
     if corpus_gb > 0:
         log(f"startup: preparing a {corpus_gb:g} GB corpus")
@@ -462,8 +465,7 @@ def _child_main(argv: list[str]) -> int:
     if argv[0] == "rss-train":
         from lstmtui.core.training import TrainingSession
 
-        steps = int(argv[2])
-        cfg = TrainConfig(max_steps=steps, eval_every=0, sample_every=0, save_every_min=0.0)
+        cfg = TrainConfig.from_dict(json.loads(argv[2]))
         session = TrainingSession([argv[1]], cfg)
         result = session.run()
         print(f"steps={result.step}")
@@ -525,7 +527,7 @@ def run_bench(corpus_path: str | Path | None = None, minutes: float = 5.0, only:
     if "tui" in only:
         rows += tui_section(corpus_path, tui_seconds or (5.0 if quick else 20.0), log)
     if "startup" in only:
-        rows += startup_section(corpus_path, corpus_gb, 3 if quick else 10, log)
+        rows += startup_section(corpus_path, corpus_gb, 3 if quick else 10, log, config)
     meta["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
     return {"meta": meta, "rows": rows}
 

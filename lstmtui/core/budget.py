@@ -72,9 +72,26 @@ def measure_chars_per_s(config: TrainConfig, vocab_size: int, device: torch.devi
     return config.batch * seq_len / best
 
 
+def choose_threads(config: TrainConfig, vocab_size: int, device: torch.device | str = "cpu", rounds: int = 3) -> int:
+    """1 when one CPU thread trains faster than all of them here (a busy machine), else 0 (torch's choice)."""
+    many = torch.get_num_threads()
+    if torch.device(device).type != "cpu" or many <= 1:
+        return 0
+    times: dict[int, list[float]] = {1: [], many: []}
+    try:
+        for _ in range(rounds):  # alternated, so a burst of load elsewhere hits both
+            for n in (many, 1):
+                torch.set_num_threads(n)
+                times[n].append(measure_chars_per_s(config, vocab_size, device, steps=1))
+    finally:
+        torch.set_num_threads(many)
+    median = {n: sorted(v)[len(v) // 2] for n, v in times.items()}
+    return 1 if median[1] > 1.1 * median[many] else 0
+
+
 def candidates(config: TrainConfig, vocab_size: int, budget_s: float, device: torch.device | str = "cpu",
                sizes: Iterable[tuple[int, int]] = CANDIDATES,
-               measure: Callable[[TrainConfig], float] | None = None) -> list[Candidate]:
+               measure: Callable[[TrainConfig], float] | None = None, stop_early: bool = True) -> list[Candidate]:
     """Each candidate size with its measured chars/s and the characters it could train on in the budget."""
     measure = measure or (lambda cfg: measure_chars_per_s(cfg, vocab_size, device))
     out = []
@@ -83,6 +100,8 @@ def candidates(config: TrainConfig, vocab_size: int, budget_s: float, device: to
         cps = measure(cfg)
         params = cfg.model_config(vocab_size).parameter_count()
         out.append(Candidate(layers, hidden, params, cps, cps * budget_s * TRAIN_SHARE))
+        if stop_early and out[-1].budget_chars < CHARS_PER_PARAM * params:
+            break  # larger ones are slower and bigger still: no need to time them
     return out
 
 
@@ -107,6 +126,22 @@ def plan(config: TrainConfig, corpus_chars: int, budget_s: float, device: torch.
     cfg = replace(config)
     if budget_s <= 0:
         return cfg
+    before = torch.get_num_threads()
+    if "threads" not in fixed and cfg.threads == 0 and measure is None:
+        cfg = replace(cfg, threads=choose_threads(cfg, vocab_size, device))
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    try:
+        cfg = _plan_sizes(cfg, config, corpus_chars, budget_s, device, vocab_size, fixed, sizes, measure)
+    finally:
+        torch.set_num_threads(before)
+    spent = time.perf_counter() - start
+    cfg = replace(cfg, time_budget_s=max(1.0, budget_s - spent))
+    return cfg.validate()
+
+
+def _plan_sizes(cfg: TrainConfig, config: TrainConfig, corpus_chars: int, budget_s: float, device, vocab_size: int,
+                fixed: set[str], sizes, measure) -> TrainConfig:
     if not {"hidden", "layers"} & fixed:
         options = candidates(cfg, vocab_size, budget_s, device, sizes or CANDIDATES, measure)
         best = choose(options)
@@ -126,12 +161,12 @@ def plan(config: TrainConfig, corpus_chars: int, budget_s: float, device: torch.
     for key, value in updates.items():
         if key not in fixed:
             cfg = replace(cfg, **{key: value})
-    spent = time.perf_counter() - start
-    cfg = replace(cfg, time_budget_s=max(1.0, budget_s - spent))
-    return cfg.validate()
+    return cfg
 
 
 def describe(config: TrainConfig) -> str:
     """One line saying what the planner chose."""
+    threads = f", {config.threads} thread(s)" if config.threads else ""
     return (f"{config.layers}x{config.hidden} {config.input}, batch {config.batch}, seq {config.seq_len}, "
-            f"{config.epochs} epochs max, dropout {config.dropout:g}, {config.time_budget_s:.0f} s")
+            f"{config.epochs} epochs max, dropout {config.dropout:g}, warm-up {config.warmup_steps}{threads}, "
+            f"{config.time_budget_s:.0f} s")

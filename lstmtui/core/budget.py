@@ -28,6 +28,10 @@ CHARS_PER_PARAM = 8.0
 # Share of the budget spent training (the rest: evaluation, samples, the end-of-run validation).
 TRAIN_SHARE = 0.9
 # Size fields plan() chooses; any the user typed are kept as typed.
+# Time steps per measured step: long enough for the recurrent products to dominate, short to stay cheap.
+PROBE_SEQ = 16
+# Most of the budget the size measurements may take.
+MAX_MEASURE_SHARE = 0.02
 SIZE_FIELDS = ("hidden", "layers", "batch", "seq_len", "epochs", "dropout", "warmup_steps")
 
 
@@ -72,7 +76,7 @@ def measure_chars_per_s(config: TrainConfig, vocab_size: int, device: torch.devi
     return config.batch * seq_len / best
 
 
-def choose_threads(config: TrainConfig, vocab_size: int, device: torch.device | str = "cpu", rounds: int = 3) -> int:
+def choose_threads(config: TrainConfig, vocab_size: int, device: torch.device | str = "cpu", rounds: int = 2) -> int:
     """1 when one CPU thread trains faster than all of them here (a busy machine), else 0 (torch's choice)."""
     many = torch.get_num_threads()
     if torch.device(device).type != "cpu" or many <= 1:
@@ -82,7 +86,7 @@ def choose_threads(config: TrainConfig, vocab_size: int, device: torch.device | 
         for _ in range(rounds):  # alternated, so a burst of load elsewhere hits both
             for n in (many, 1):
                 torch.set_num_threads(n)
-                times[n].append(measure_chars_per_s(config, vocab_size, device, steps=1))
+                times[n].append(measure_chars_per_s(config, vocab_size, device, steps=1, seq_len=PROBE_SEQ))
     finally:
         torch.set_num_threads(many)
     median = {n: sorted(v)[len(v) // 2] for n, v in times.items()}
@@ -93,9 +97,12 @@ def candidates(config: TrainConfig, vocab_size: int, budget_s: float, device: to
                sizes: Iterable[tuple[int, int]] = CANDIDATES,
                measure: Callable[[TrainConfig], float] | None = None, stop_early: bool = True) -> list[Candidate]:
     """Each candidate size with its measured chars/s and the characters it could train on in the budget."""
-    measure = measure or (lambda cfg: measure_chars_per_s(cfg, vocab_size, device))
+    measure = measure or (lambda cfg: measure_chars_per_s(cfg, vocab_size, device, steps=1, seq_len=PROBE_SEQ))
     out = []
+    start = time.perf_counter()
     for layers, hidden in sizes:
+        if out and time.perf_counter() - start > MAX_MEASURE_SHARE * budget_s:
+            break  # measuring must stay a small part of the budget
         cfg = replace(config, layers=layers, hidden=hidden)
         cps = measure(cfg)
         params = cfg.model_config(vocab_size).parameter_count()
@@ -127,7 +134,7 @@ def plan(config: TrainConfig, corpus_chars: int, budget_s: float, device: torch.
     if budget_s <= 0:
         return cfg
     before = torch.get_num_threads()
-    if "threads" not in fixed and cfg.threads == 0 and measure is None:
+    if "threads" not in fixed and cfg.threads == 0 and measure is None and budget_s >= 60:
         cfg = replace(cfg, threads=choose_threads(cfg, vocab_size, device))
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -155,7 +162,7 @@ def _plan_sizes(cfg: TrainConfig, config: TrainConfig, corpus_chars: int, budget
     updates: dict = {}
     # Enough epochs that the budget, not the epoch count, ends training (the LR decays by time).
     updates["epochs"] = max(1, math.ceil(epochs_needed * 1.5) + 1)
-    updates["warmup_steps"] = int(min(config.warmup_steps, max(10, steps * 0.05)))
+    updates["warmup_steps"] = int(min(config.warmup_steps, max(2, steps * 0.05)))
     if epochs_needed < 2:
         updates["dropout"] = 0.0  # nothing to regularise against in a run that barely sees the text twice
     for key, value in updates.items():

@@ -259,6 +259,14 @@ class TrainingSession:
             )
         corpus = self.corpus
         self._vocab = corpus.vocab
+        if not resuming and cfg.time_budget_s > 0 and "time_budget_s" in self.overrides:
+            # --time-budget typed for a new model: size it for this machine; typed options are kept.
+            from lstmtui.core.budget import plan
+
+            n_train = len(corpus) - int(len(corpus) * cfg.val_fraction)
+            cfg = self.config = plan(cfg, n_train, cfg.time_budget_s, self.device,
+                                     vocab_size=len(corpus.vocab), fixed=set(self.overrides))
+            set_threads(cfg.threads)
         check_trainable(corpus, cfg.batch, cfg.seq_len, cfg.val_fraction)
         train, val = corpus.split(cfg.val_fraction)
         self.train_data, self.val_data = train, val

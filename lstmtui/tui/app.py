@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import signal
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -64,7 +63,6 @@ class AppOptions:
     home: Path | None = None
     overrides: dict = field(default_factory=dict)
     start_training: bool = True
-    install_signals: bool = False
 
 
 class LstmtuiApp(App):
@@ -127,10 +125,6 @@ class LstmtuiApp(App):
         self.query_one("#samples-box").border_title = "Samples"
         self.query_one("#generation").border_title = "Generate"
         self._check_size(self.size.width, self.size.height)
-        if self.options.install_signals:
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
-                loop.add_signal_handler(sig, self._on_signal)
         if self.options.profile:
             self.open_profile(self.options.profile)
         if self.options.start_training:
@@ -597,8 +591,6 @@ class LstmtuiApp(App):
         """Save and quit without asking (Ctrl+C, SIGTERM, SIGHUP)."""
         await self.shutdown()
 
-    def _on_signal(self) -> None:
-        self.call_later(self.action_quit_now)
 
     async def shutdown(self) -> None:
         """Stop generation and training (saving the profile), then exit."""

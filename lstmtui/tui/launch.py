@@ -53,7 +53,10 @@ def launch(args: argparse.Namespace) -> int:
 
     app = LstmtuiApp(AppOptions(
         corpus_paths=corpus, config=config, cleaning=cleaning, profile=profile, home=home,
-        overrides=overrides, start_training=start, install_signals=True,
+        overrides=overrides, start_training=start,
     ))
+    from lstmtui.tui import signals
+
+    signals.install(app)
     app.run()
     return int(app.return_code or 0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import signal
 import sys
 import threading
@@ -126,8 +127,8 @@ def _install_stop_handlers(session) -> tuple[list[int], dict]:
         if received and signum == signal.SIGINT:
             raise KeyboardInterrupt
         received.append(signum)
-        print(f"\nstopping at the next step and saving (signal {signal.Signals(signum).name})...", file=sys.stderr, flush=True)
-        session.stop()
+        session.stop()  # first: printing can fail when the terminal is gone (SIGHUP)
+        _say(f"\nstopping at the next step and saving (signal {signal.Signals(signum).name})...", sys.stderr)
 
     previous = {}
     if threading.current_thread() is threading.main_thread():
@@ -135,6 +136,35 @@ def _install_stop_handlers(session) -> tuple[list[int], dict]:
             if sig is not None:
                 previous[sig] = signal.signal(sig, handler)
     return received, previous
+
+
+def _silence_dead_terminal() -> None:
+    """The terminal went away (an SSH link dropped): let later output to it vanish instead of failing.
+
+    Writes to a hung-up terminal fail with EIO; left alone they would kill the signal handler, the
+    reporters and the interpreter's last flush before the session saves. Files and pipes are kept.
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+    except OSError:
+        return
+    for fd in (1, 2):
+        try:
+            if os.isatty(fd):
+                os.dup2(devnull, fd)
+        except OSError:
+            pass
+    os.close(devnull)
+
+
+def _say(text: str, stream: IO[str]) -> None:
+    """Print a line; a terminal that is gone silences output rather than raising."""
+    try:
+        print(text, file=stream, flush=True)
+    except (BrokenPipeError, ValueError):
+        pass
+    except OSError:
+        _silence_dead_terminal()
 
 
 def _fmt_time(seconds: float) -> str:
@@ -176,10 +206,7 @@ class PlainReporter:
         self.last = 0.0
 
     def _print(self, text: str) -> None:
-        try:
-            print(text, file=self.stream, flush=True)
-        except (BrokenPipeError, ValueError):
-            pass
+        _say(text, self.stream)
 
     def __call__(self, event) -> None:
         kind = event.kind
@@ -245,6 +272,12 @@ class RichReporter:
         self.progress.start()
 
     def __call__(self, event) -> None:
+        try:
+            self._show(event)
+        except OSError:
+            _silence_dead_terminal()
+
+    def _show(self, event) -> None:
         kind = event.kind
         p = self.progress
         if kind == "prepare":
@@ -286,4 +319,7 @@ class RichReporter:
 
     def close(self) -> None:
         """Stop the live display."""
-        self.progress.stop()
+        try:
+            self.progress.stop()
+        except OSError:
+            _silence_dead_terminal()

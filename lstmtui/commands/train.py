@@ -125,7 +125,10 @@ def _install_stop_handlers(session) -> tuple[list[int], dict]:
 
     def handler(signum, frame):  # noqa: ARG001 - signal handler signature
         if received and signum == signal.SIGINT:
-            raise KeyboardInterrupt
+            # Quit at once, as a kill would: the profile keeps its last complete save. No interpreter
+            # shutdown, which aborts ("terminate called...") while the training thread is inside torch.
+            _say("lstmtui: interrupted; the profile keeps its last save", sys.stderr)
+            os._exit(130)
         received.append(signum)
         session.stop()  # first: printing can fail when the terminal is gone (SIGHUP)
         _say(f"\nstopping at the next step and saving (signal {signal.Signals(signum).name})...", sys.stderr)

@@ -172,6 +172,115 @@ def test_sighup_and_ctrl_c_save_and_exit_within_seconds(corpus, tmp_path):
             assert meta["progress"]["step"] >= saved[-1]
 
 
+# ----- a real hang-up: the terminal goes away (an SSH link drops) ---------------------------------------
+
+
+def start_on_a_terminal(args: list[str], env: dict) -> tuple[subprocess.Popen, int]:
+    """Start lstmtui as a session leader whose controlling terminal is a new pty; return (process, master fd).
+
+    Closing the master is what a dropped SSH connection does to the remote shell's terminal: the
+    kernel sends SIGHUP to the session and every later write to the terminal fails with EIO.
+    """
+    import fcntl
+    import pty
+    import termios
+
+    master, slave = pty.openpty()
+
+    def take_terminal():
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    env = dict(os.environ, TERM="xterm-256color", COLUMNS="100", LINES="30", **env)
+    proc = subprocess.Popen([sys.executable, "-m", "lstmtui", *args], stdin=slave, stdout=slave, stderr=slave,
+                            env=env, preexec_fn=take_terminal)
+    os.close(slave)
+    return proc, master
+
+
+def drain(fd: int, seconds: float) -> None:
+    import select
+
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        ready, _, _ = select.select([fd], [], [], 0.05)
+        if ready:
+            try:
+                os.read(fd, 65536)
+            except OSError:
+                return
+
+
+def hang_up(proc: subprocess.Popen, master: int, timeout: float = 60) -> float:
+    """Close the terminal and return how long the process took to exit."""
+    os.close(master)
+    start = time.monotonic()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise AssertionError(f"still running {timeout}s after the hang-up") from None
+    return time.monotonic() - start
+
+
+@pytest.mark.timeout(200)
+def test_headless_run_survives_its_terminal_hanging_up(corpus, tmp_path):
+    """`lstmtui train` on a terminal (the rich display) whose SSH link drops: it saves every step and exits."""
+    home, log = tmp_path / "home", tmp_path / "hup.jsonl"
+    proc, master = start_on_a_terminal(
+        ["train", str(corpus), "--profile", "hup", "--log-jsonl", str(log), "--epochs", "1000",
+         *[a for a in TINY if a != "--plain"], "--save-every", "0.01"], {"LSTMTUI_HOME": str(home)})
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and count(read_log(log), "checkpoint") < 1:
+            drain(master, 0.2)
+            assert proc.poll() is None, "the run ended on its own"
+        drain(master, 0.5)
+    except BaseException:
+        proc.kill()
+        raise
+    took = hang_up(proc, master)
+    assert took < 30, took
+    assert proc.returncode == 128 + signal.SIGHUP, proc.returncode  # not an abort, not a traceback
+    events = read_log(log)
+    assert events[-1]["event"] == "finished" and events[-1]["reason"] == "stopped"
+    last_step = max(e["step"] for e in events if e.get("event") == "step")
+    assert assert_loads_finite(ProfileStore(home), "hup")["progress"]["step"] == last_step  # nothing lost
+
+
+@pytest.mark.timeout(200)
+def test_the_app_survives_its_terminal_hanging_up(tmp_path):
+    """The TUI whose SSH link drops: the hang-up saves the steps trained since the last save, and it exits.
+
+    Explicit SIGHUP/SIGTERM/Ctrl+C with the terminal still there: tests/test_tui_signals.py.
+    """
+    home = tmp_path / "home"
+    corpus = tmp_path / "tale.txt"
+    corpus.write_text(words_text(20_000))
+    store = ProfileStore(home)
+    # A periodic save every 12 s: the first one marks training as under way, the next is not due
+    # before the hang-up's own save must have happened.
+    proc, master = start_on_a_terminal(
+        [str(corpus), "--hidden", "32", "--layers", "1", "--seq-len", "16", "--batch", "8", "--epochs", "1000",
+         "--eval-every", "0", "--sample-every", "0", "--threads", "1", "--save-every", "0.2", "--fps", "10"],
+        {"LSTMTUI_HOME": str(home)})
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not store.exists("tale"):
+            drain(master, 0.2)
+            assert proc.poll() is None, "the app ended on its own"
+        first = store.load_meta("tale")["progress"]["step"]
+        drain(master, 1.0)
+    except BaseException:
+        proc.kill()
+        raise
+    took = hang_up(proc, master)
+    assert took < 10, f"exit took {took:.1f}s"
+    meta = assert_loads_finite(store, "tale")
+    assert meta["progress"]["step"] > first, "the hang-up should save the steps since the last save"
+
+
 # ----- an unwritable profile directory and a full disk during training ---------------------------------
 
 

@@ -165,7 +165,7 @@ class Soak:
             await self.cycle()
             if self.now() >= next_report:
                 next_report += 60.0
-                recent = [k[2] for k in self.keys[-50:]]
+                recent = [k[2] for k in self.keys[-50:]] or [float("nan")]
                 self.echo(f"{self.now() / 60:5.1f} min  cycles {self.cycles}  step {app.stats.step:,}  "
                           f"RSS {self.rss[-1][1]:.0f} MB  key median {statistics.median(recent) * 1000:.0f} ms  "
                           f"p95 {_pct(recent, 0.95) * 1000:.0f} ms")

@@ -50,6 +50,8 @@ def test_trains_live_pauses_resumes_generates_and_quits_cleanly(corpus, lstmtui_
             assert app.stats.step == step
             await pilot.press("p")
             assert await wait_for(pilot, lambda: app.stats.state == "training" and app.stats.step > step)
+            await pilot.press("s")
+            assert await wait_for(pilot, lambda: "requested" in app.recent_saves)
 
             # generation from a typed seed while training goes on
             panel = app.query_one("#generation", GenerationPanel)

@@ -105,6 +105,7 @@ class LstmtuiApp(App):
         self._quitting = False
         self.first_paint_at: float | None = None
         self.store = None
+        self.recent_saves: list[str] = []  # reasons of the last checkpoints, newest last
 
     # ----- layout -----
 
@@ -254,6 +255,7 @@ class LstmtuiApp(App):
             self.query_one("#samples", SamplesLog).add_sample(event.epoch, event.step, event.temperature, event.prime, event.text)
         elif isinstance(event, CheckpointEvent):
             s.saved = f"step {event.step:,} ({event.reason})"
+            self.recent_saves = (self.recent_saves + [event.reason])[-20:]
         elif isinstance(event, WarningEvent):
             self.notify(event.message, title="training warning", severity="warning")
         elif isinstance(event, FinishedEvent):
@@ -422,14 +424,14 @@ class LstmtuiApp(App):
     def action_focus_panel(self, which: str) -> None:
         """Move the focus to a panel."""
         target = {"training": "#training", "samples": "#samples", "generation": "#gen-scroll"}[which]
-        self.query_one(target).focus()
+        self._focus_now(self.query_one(target))
 
     # ----- generation -----
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id == "seed":
             self.generate(seed=event.value)
-            self.query_one("#gen-scroll").focus()
+            self._focus_now(self.query_one("#gen-scroll"))
 
     def generate(self, seed: str | None) -> None:
         """Start generating: from a seed with fresh weights, or (seed None) continue the last text."""
@@ -551,7 +553,12 @@ class LstmtuiApp(App):
 
     def action_focus_seed(self) -> None:
         """Focus the seed input."""
-        self.query_one("#seed", Input).focus()
+        self._focus_now(self.query_one("#seed", Input))
+
+    def _focus_now(self, widget) -> None:
+        # widget.focus() is deferred: keys that arrive in the same burst (a fast typist, a paste,
+        # an SSH packet) would still go to the old widget
+        self.screen.set_focus(widget)
 
     def action_save_output(self) -> None:
         """Write the generated text to a file (asks for the name)."""

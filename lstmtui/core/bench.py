@@ -117,8 +117,8 @@ def ceiling_section(config: ModelConfig, batch: int, seq_len: int, seconds: floa
 
 # ----- 2. training throughput -----
 
-def training_throughput(corpus, config: TrainConfig, warmup: int = 2, steps: int = 4) -> dict[str, Any]:
-    """Chars/s of the real TrainingSession loop over ``steps`` timed steps after ``warmup`` ones."""
+def training_throughput(corpus, config: TrainConfig, warmup: int = 2, steps: int = 4, max_seconds: float = 45.0) -> dict[str, Any]:
+    """Chars/s of the real TrainingSession loop over ``steps`` timed steps after ``warmup`` ones (at least 2 within ``max_seconds``)."""
     from lstmtui.core.corpus import Corpus
     from lstmtui.core.events import StepEvent
     from lstmtui.core.training import TrainingSession
@@ -135,6 +135,8 @@ def training_throughput(corpus, config: TrainConfig, warmup: int = 2, steps: int
     def on_event(event) -> None:
         if isinstance(event, StepEvent):
             stamps.append((event.step, time.perf_counter()))
+            if len(stamps) >= warmup + 2 and stamps[-1][1] - stamps[max(0, warmup - 1)][1] > max_seconds:
+                session.stop()  # a slow model on a busy machine: enough steps to take the best of
 
     session.subscribe(on_event)
     result = session.run()

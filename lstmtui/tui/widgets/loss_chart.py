@@ -17,27 +17,47 @@ _BITS = ((0x01, 0x02, 0x04, 0x40), (0x08, 0x10, 0x20, 0x80))
 
 
 class Series:
-    """Points (step, value) kept in bounded memory by merging neighbours as the run grows."""
+    """Points (step, value) in bounded memory: each kept point averages ``stride`` raw points, and
+    when there are too many, neighbours merge and the stride doubles, so the whole run stays
+    evenly drawn from its first step."""
 
     def __init__(self, limit: int = MAX_POINTS) -> None:
         self.limit = limit
-        self.points: list[tuple[float, float]] = []
+        self.stride = 1
+        self._done: list[tuple[float, float]] = []
+        self._acc = [0.0, 0.0, 0]  # the bucket being filled: sum of steps, sum of values, count
+
+    @property
+    def points(self) -> list[tuple[float, float]]:
+        """The kept points, the partly filled bucket last."""
+        step_sum, value_sum, n = self._acc
+        return self._done + [(step_sum / n, value_sum / n)] if n else list(self._done)
 
     def add(self, step: float, value: float) -> None:
-        """Append one point (non-finite values are skipped)."""
+        """Add one raw point (non-finite values are skipped)."""
         if not math.isfinite(value):
             return
-        self.points.append((step, value))
-        if len(self.points) > self.limit:
-            pts = self.points
+        acc = self._acc
+        acc[0] += step
+        acc[1] += value
+        acc[2] += 1
+        if acc[2] >= self.stride:
+            self._done.append((acc[0] / acc[2], acc[1] / acc[2]))
+            self._acc = [0.0, 0.0, 0]
+        if len(self._done) > self.limit:
+            pts = self._done
             merged = [((a[0] + b[0]) / 2, (a[1] + b[1]) / 2) for a, b in zip(pts[0::2], pts[1::2])]
             if len(pts) % 2:
-                merged.append(pts[-1])
-            self.points = merged
+                # an odd last point becomes the start of the next, twice as wide, bucket
+                self._acc = [pts[-1][0] * self.stride, pts[-1][1] * self.stride, self.stride]
+            self._done = merged
+            self.stride *= 2
 
     def clear(self) -> None:
         """Forget every point."""
-        self.points = []
+        self._done = []
+        self._acc = [0.0, 0.0, 0]
+        self.stride = 1
 
 
 class LossChart(Widget):
@@ -51,15 +71,18 @@ class LossChart(Widget):
         super().__init__(**kwargs)
         self.train = Series()
         self.val = Series()
-        self._ema: float | None = None
+        self._ema: tuple[float, float] | None = None
 
     def add_losses(self, points: list[tuple[int, float]]) -> None:
         """Add raw training losses; they are smoothed as they come."""
         for step, loss in points:
             if not math.isfinite(loss):
                 continue
-            self._ema = loss if self._ema is None else self._ema + SMOOTHING * (loss - self._ema)
-            self.train.add(step, self._ema)
+            # bias-corrected EMA (as in Adam): tracks the mean from the very first steps
+            m, w = self._ema or (0.0, 0.0)
+            m, w = m + SMOOTHING * (loss - m), w + SMOOTHING * (1.0 - w)
+            self._ema = (m, w)
+            self.train.add(step, m / w)
         if points:
             self.refresh()
 

@@ -1,0 +1,93 @@
+"""Unit tests of the TUI's pure parts: event coalescing, the bounded chart series, the chart drawing."""
+
+from __future__ import annotations
+
+import math
+
+from lstmtui.core.events import EvalEvent, PrepareEvent, StateEvent, StepEvent
+from lstmtui.tui.bridge import Coalescer
+from lstmtui.tui.launch import set_fps
+from lstmtui.tui.widgets.loss_chart import Series, render_chart
+from lstmtui.tui.widgets.status import TrainingStats, render_status
+
+
+def step(n: int) -> StepEvent:
+    return StepEvent(step=n, epoch=0, epoch_step=n, steps_per_epoch=100, total_steps=1000, loss=2.0 - n / 1000,
+                     lr=1e-3, chars_per_s=1000.0, elapsed_s=n / 10, eta_s=10.0)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_coalescer_posts_at_most_ten_metric_updates_a_second_and_keeps_every_loss():
+    posted, clock = [], FakeClock()
+    c = Coalescer(posted.append, interval=0.1, clock=clock)
+    for n in range(1, 1001):  # 1000 steps in one simulated second
+        clock.now = n / 1000
+        c(step(n))
+    c.flush()
+    assert 9 <= len(posted) <= 12
+    assert [p for m in posted for p in m.losses] == [(n, 2.0 - n / 1000) for n in range(1, 1001)]
+    assert posted[-1].step.step == 1000
+
+
+def test_coalescer_posts_rare_events_at_once_in_order():
+    posted, clock = [], FakeClock()
+    c = Coalescer(posted.append, interval=0.1, clock=clock)
+    c(PrepareEvent(stage="reading", done=1, total=2))
+    c(StateEvent(state="training"))
+    clock.now = 0.01
+    c(step(1))
+    c(EvalEvent(step=1, epoch=0, val_loss=1.5, val_bpc=2.1, best_val_loss=1.5, elapsed_s=0.1))
+    kinds = [e.kind for m in posted for e in m.events]
+    assert kinds == ["prepare", "state", "eval"]
+    assert posted[-1].step.step == 1
+
+
+def test_series_stays_bounded_and_keeps_the_whole_run():
+    s = Series(limit=100)
+    for n in range(10_000):
+        s.add(n, 1.0)
+    assert len(s.points) <= 100
+    assert s.points[0][0] < 100 and s.points[-1][0] > 9_900
+    s.add(1, math.nan)
+    assert all(math.isfinite(v) for _, v in s.points)
+
+
+def test_chart_fits_any_size_and_handles_flat_or_empty_data():
+    train = [(n, 3.0 * math.exp(-n / 200) + 1) for n in range(1, 1000)]
+    val = [(n, 3.0 * math.exp(-n / 200) + 1.1) for n in range(100, 1000, 100)]
+    for width, height in [(10, 3), (44, 8), (120, 30)]:
+        text = render_chart(train, val, width, height)
+        lines = text.plain.split("\n")
+        assert len(lines) == height
+        assert all(len(line) <= width for line in lines)
+    assert render_chart([(1, 2.0), (2, 2.0)], [], 40, 6).plain
+    assert "waiting" in render_chart([], [], 40, 6).plain
+    assert render_chart(train, val, 3, 2).plain == ""
+
+
+def test_status_shows_state_progress_and_errors():
+    stats = TrainingStats(state="failed", epoch=1, epochs=4, epoch_step=5, steps_per_epoch=10, step=15,
+                          total_steps=40, error="corpus too short")
+    text = render_status(stats).plain
+    assert "failed" in text and "epoch 2/4" in text and "corpus too short" in text
+
+
+def test_fps_option_sets_textual_fps(monkeypatch):
+    monkeypatch.delenv("TEXTUAL_FPS", raising=False)
+    monkeypatch.delenv("LSTMTUI_FPS", raising=False)
+    set_fps(None)
+    import os
+
+    assert os.environ["TEXTUAL_FPS"] == "30"
+    monkeypatch.setenv("LSTMTUI_FPS", "8")
+    set_fps(None)
+    assert os.environ["TEXTUAL_FPS"] == "8"
+    set_fps(12)
+    assert os.environ["TEXTUAL_FPS"] == "12"

@@ -276,3 +276,43 @@ def test_training_on_a_profile_claiming_a_huge_model_is_refused_before_allocatin
     code, _, err = run_cli(capsys, "train", str(corpus), "--profile", "bigger", "--epochs", "6", "--threads", "1", "--plain")
     assert_one_line_error(code, err, "need about", "lower --hidden")
     assert meta_path.read_bytes() == before  # the profile is untouched
+
+
+# ----- property: any model settings in a profile load or fail cleanly, never allocating a huge model --
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from lstmtui.core.errors import LstmtuiError  # noqa: E402
+
+sizes = st.one_of(st.integers(-3, 70), st.sampled_from([0, 1, 4096, 8192, 8193, 10**6, 10**9, 2**63]),
+                  st.floats(allow_nan=True), st.text(max_size=3), st.none())
+model_edits = st.fixed_dictionaries({}, optional={
+    "hidden": sizes, "layers": sizes, "embedding_dim": sizes, "vocab_size": sizes, "dropout": sizes,
+    "input": st.sampled_from(["onehot", "embedding", "pickle", 3]),
+})
+
+
+@pytest.fixture(scope="module")
+def prop_profile(tmp_path_factory):
+    store = ProfileStore(tmp_path_factory.mktemp("prop"))
+    meta_path = _tiny_profile(store, "p")
+    return store, meta_path, json.loads(meta_path.read_text())
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(edits=model_edits, vocab_len=st.sampled_from([None, 2, 3, 70]))
+def test_any_model_settings_in_a_profile_load_or_fail_cleanly(prop_profile, no_big_models, edits, vocab_len):
+    """load_model (what generate and the app use) on any model settings: a model, or one LstmtuiError line."""
+    store, meta_path, base = prop_profile
+    meta = json.loads(json.dumps(base))
+    meta["model"].update(edits)
+    if vocab_len is not None:
+        meta["vocab"] = [chr(0x61 + i) for i in range(vocab_len)]
+    meta_path.write_text(json.dumps(meta))
+    try:
+        model, vocab, _ = checkpoint.load_model(store, "p", "best")
+    except LstmtuiError as exc:
+        assert "\n" not in str(exc) and str(exc).startswith("profile p"), str(exc)
+        return
+    assert model.config.vocab_size == len(vocab)

@@ -44,6 +44,7 @@ def feed(app: LstmtuiApp) -> None:
     step = StepEvent(step=1500, epoch=2, epoch_step=300, steps_per_epoch=600, total_steps=12000, loss=1.52,
                      lr=1.8e-3, chars_per_s=51_234.0, elapsed_s=95.0, eta_s=640.0)
     app.apply_update(step, fixed_losses(), events)
+    app.query_one("#chart").flush()
     panel = app.query_one("#generation", GenerationPanel)
     panel.start_text("ROMEO: ")
     panel.append(GENERATED[len("ROMEO: "):])

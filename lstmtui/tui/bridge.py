@@ -1,7 +1,7 @@
 """Worker bodies: training and generation run in Textual thread workers and only post messages.
 
 The session's subscriber runs on the training thread at every step; ``Coalescer`` keeps the latest
-step and the loss points and posts at most ``1/interval`` updates a second, so a fast model never
+step and the loss points and posts at most ``1/interval`` (5) updates a second, so a fast model never
 floods the UI. Rare events (state, eval, samples, saves, failures) are posted at once.
 """
 
@@ -17,7 +17,7 @@ from textual.worker import get_current_worker
 from lstmtui.core.events import PrepareEvent, StepEvent
 from lstmtui.tui.messages import GeneratedText, GenerationEnded, SessionReady, TrainingEnded, TrainingUpdate
 
-METRIC_INTERVAL_S = 0.1  # at most ~10 metric updates a second
+METRIC_INTERVAL_S = 0.2  # at most 5 metric updates a second: plenty to read, light on the GIL
 TEXT_INTERVAL_S = 1 / 30  # at most ~30 text updates a second
 STOP_GRACE_S = 15.0  # how long a cancelled worker waits for the session's final save
 

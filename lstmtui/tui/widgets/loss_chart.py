@@ -10,6 +10,7 @@ from textual.widget import Widget
 MAX_POINTS = 2048  # per series; older points are merged in pairs, never dropped
 SMOOTHING = 0.05  # EMA weight of each new training loss
 AXIS_WIDTH = 6
+REDRAW_INTERVAL_S = 0.5  # the chart changes slowly; redrawing it less often leaves the CPU to training
 TRAIN_STYLE = "bold cyan"
 VAL_STYLE = "bold yellow"
 # braille dot bits by (column, row) inside a 2x4 cell
@@ -72,6 +73,19 @@ class LossChart(Widget):
         self.train = Series()
         self.val = Series()
         self._ema: tuple[float, float] | None = None
+        self._dirty = False
+
+    def on_mount(self) -> None:
+        self.set_interval(REDRAW_INTERVAL_S, self._redraw_if_dirty)
+
+    def _redraw_if_dirty(self) -> None:
+        self.flush()
+
+    def flush(self) -> None:
+        """Redraw now if points were added since the last redraw."""
+        if self._dirty:
+            self._dirty = False
+            self.refresh()
 
     def add_losses(self, points: list[tuple[int, float]]) -> None:
         """Add raw training losses; they are smoothed as they come."""
@@ -84,12 +98,12 @@ class LossChart(Widget):
             self._ema = (m, w)
             self.train.add(step, m / w)
         if points:
-            self.refresh()
+            self._dirty = True
 
     def add_val(self, step: int, loss: float) -> None:
         """Add one validation loss point."""
         self.val.add(step, loss)
-        self.refresh()
+        self._dirty = True
 
     def load_history(self, history: dict) -> None:
         """Redraw a saved profile's history: {"train": [[step, loss, ...]], "val": [[step, loss, ...]]}."""

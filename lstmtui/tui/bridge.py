@@ -68,7 +68,8 @@ class TrainingHandle:
     """Shared by the UI and the training worker: the session, once built, and a stop request."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        # reentrant: the signal handler runs on the main thread and may interrupt a holder of it
+        self._lock = threading.RLock()
         self.session: Any = None
         self.stop_requested = False
         self.thread: threading.Thread | None = None

@@ -89,7 +89,8 @@ def render_status(s: TrainingStats, width: int = 30) -> Text:
     t.append(f"ETA {_duration(s.eta_s)}", style="bold" if s.state == "training" else "dim")
     t.append(f"  ran {_duration(s.elapsed_s)}\n", style="dim")
     t.append(f"{_si(s.chars_per_s)} chars/s  lr {_num(s.lr, '.1e')}\n")
-    t.append(f"loss {_num(s.loss, '.3f')}  val {_num(s.val_bpc, '.3f')}\n")
+    # Both in nats per char, the chart's unit; bits per char are on the next line.
+    t.append(f"loss {_num(s.loss, '.3f')}  val {_num(s.val_bpc * math.log(2), '.3f')}\n")
     t.append("best ")
     t.append(f"{_num(s.best_bpc, '.3f')} bits/char\n", style="bold")
     device = (s.device or "device –").split(" (")[0]

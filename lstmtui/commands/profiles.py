@@ -103,11 +103,11 @@ def _list(store) -> int:
         meta = info.meta
         table.add_row(
             Text(info.name),
-            Text(_corpus_label(meta)),
-            Text(_parameters_label(meta)),
-            Text(_epochs_label(meta)),
-            Text(_bpc_label(meta)),
-            Text(_time_label(meta.get("updated"))),
+            Text(corpus_label(meta)),
+            Text(parameters_label(meta)),
+            Text(epochs_label(meta)),
+            Text(bpc_label(meta)),
+            Text(time_label(meta.get("updated"))),
         )
     # Off a terminal, rich would squeeze the table into 80 columns; scripts want whole names.
     console = Console() if sys.stdout.isatty() else Console(width=200, no_color=True)
@@ -139,7 +139,7 @@ def _list_json(store) -> int:
     return 0
 
 
-def _corpus_label(meta: dict[str, Any]) -> str:
+def corpus_label(meta: dict[str, Any]) -> str:
     corpus = meta.get("corpus") or {}
     paths = corpus.get("paths")
     if isinstance(paths, str):
@@ -152,14 +152,14 @@ def _corpus_label(meta: dict[str, Any]) -> str:
     return _printable(label)
 
 
-def _parameters_label(meta: dict[str, Any]) -> str:
+def parameters_label(meta: dict[str, Any]) -> str:
     from lstmtui.core.config import ModelConfig
 
     config = ModelConfig.from_dict(meta["model"])  # validated by the store already
     return f"{config.layers}x{config.hidden} {_count(config.parameter_count())}"
 
 
-def _epochs_label(meta: dict[str, Any]) -> str:
+def epochs_label(meta: dict[str, Any]) -> str:
     progress = meta.get("progress") or {}
     total = (meta.get("train_config") or {}).get("epochs")
     done = progress.get("epoch")
@@ -179,12 +179,12 @@ def _best_bpc(meta: dict[str, Any]) -> float | None:
     return min(values) if values else None
 
 
-def _bpc_label(meta: dict[str, Any]) -> str:
+def bpc_label(meta: dict[str, Any]) -> str:
     bpc = _best_bpc(meta)
     return "-" if bpc is None else f"{bpc:.3f}"
 
 
-def _time_label(stamp: Any) -> str:
+def time_label(stamp: Any) -> str:
     if not isinstance(stamp, str):
         return "-"
     try:

@@ -9,7 +9,7 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from lstmtui.commands.profiles import _bpc_label, _corpus_label, _epochs_label, _parameters_label, _time_label
+from lstmtui.commands.profiles import bpc_label, corpus_label, epochs_label, parameters_label, time_label
 from lstmtui.core.errors import LstmtuiError
 from lstmtui.tui.screens.confirm import ConfirmScreen, PromptScreen
 
@@ -55,7 +55,7 @@ class ProfilesScreen(Screen[str | None]):
                 continue
             m = info.meta
             try:
-                row = (_corpus_label(m), _parameters_label(m), _epochs_label(m), _bpc_label(m), _time_label(m.get("updated")))
+                row = (corpus_label(m), parameters_label(m), epochs_label(m), bpc_label(m), time_label(m.get("updated")))
             except Exception as exc:  # noqa: BLE001 - one odd profile must not hide the others
                 row = (f"unreadable: {exc}", "", "", "", "")
             table.add_row(name, *row, key=info.name)

@@ -140,6 +140,7 @@ def _list_json(store) -> int:
 
 
 def corpus_label(meta: dict[str, Any]) -> str:
+    """The corpus column: its file name(s)."""
     corpus = meta.get("corpus") or {}
     paths = corpus.get("paths")
     if isinstance(paths, str):
@@ -153,6 +154,7 @@ def corpus_label(meta: dict[str, Any]) -> str:
 
 
 def parameters_label(meta: dict[str, Any]) -> str:
+    """The parameters column, e.g. 876.9k."""
     from lstmtui.core.config import ModelConfig
 
     config = ModelConfig.from_dict(meta["model"])  # validated by the store already
@@ -160,6 +162,7 @@ def parameters_label(meta: dict[str, Any]) -> str:
 
 
 def epochs_label(meta: dict[str, Any]) -> str:
+    """The epochs column: done/planned."""
     progress = meta.get("progress") or {}
     total = (meta.get("train_config") or {}).get("epochs")
     done = progress.get("epoch")
@@ -180,11 +183,13 @@ def _best_bpc(meta: dict[str, Any]) -> float | None:
 
 
 def bpc_label(meta: dict[str, Any]) -> str:
+    """The best validation bits/char column."""
     bpc = _best_bpc(meta)
     return "-" if bpc is None else f"{bpc:.3f}"
 
 
 def time_label(stamp: Any) -> str:
+    """The updated column: a short local time."""
     if not isinstance(stamp, str):
         return "-"
     try:

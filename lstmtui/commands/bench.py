@@ -22,6 +22,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the results as JSON to FILE")
     parser.add_argument("--only", metavar="SECTION,...", help="run only these sections: ceiling, training, quality, generation, tui, startup (default: all)")
     parser.add_argument("--corpus-gb", type=float, default=1.0, help="size of the generated corpus whose preparation is timed, 0 to skip (default: 1)")
+    parser.add_argument("--snapshots", type=int, default=12, help="weight copies scored along each time-to-quality run (default: 12)")
+    parser.add_argument("--no-baseline", action="store_true", help="time to quality for lstmtui only, without the seed-style baseline")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     parser.set_defaults(handler=run, parser=parser)
     return parser
@@ -90,7 +92,10 @@ def run(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(f"bench: {message}", file=sys.stderr, flush=True)
 
-    results = run_bench(args.corpus, args.minutes, only, args.corpus_gb, log=log)
+    if args.snapshots < 1:
+        raise ConfigError(f"--snapshots must be 1 or more, not {args.snapshots}")
+    results = run_bench(args.corpus, args.minutes, only, args.corpus_gb, log=log, snapshots=args.snapshots,
+                        baseline=not args.no_baseline)
     render(results)
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")

@@ -267,7 +267,7 @@ def time_to_reach(curve: list[tuple[float, float]], loss: float) -> float | None
 
 def quality_section(corpus, config: TrainConfig, minutes: float, snapshots: int = 12, log: Log = _quiet,
                     keep: dict | None = None, baseline_size: tuple[int, int] = (BASELINE_LAYERS, BASELINE_HIDDEN),
-                    plan: bool = True) -> list[dict]:
+                    plan: bool = True, baseline: bool = True) -> list[dict]:
     """Validation loss after ``minutes`` for lstmtui and the baseline, and lstmtui's time to the baseline's best."""
     from lstmtui.core.baseline import window_loss
     from lstmtui.core.model import CharLSTM
@@ -297,6 +297,17 @@ def quality_section(corpus, config: TrainConfig, minutes: float, snapshots: int 
         model.load_state_dict(state)
         # The planner's measuring time is part of lstmtui's time.
         curve.append((t + planning_s, evaluate(model, val, used.batch, used.seq_len, device)))
+    if keep is not None:
+        model.load_state_dict(ours["snapshots"][-1][2])
+        keep["model"], keep["vocab"], keep["config"] = model, corpus.vocab, used
+    final = curve[-1][1]
+    name = f"{minutes:g} min"
+    target = {5.0: "<= 1.50", 15.0: "<= 1.42"}.get(float(minutes), "")
+    ours_row = row("quality", f"lstmtui val loss after {name}", final, "nats",
+                   f"{final / LN2:.3f} bits/char; --time-budget chose {planner.describe(used)} (planning {planning_s:.1f} s); "
+                   f"{ours['result'].step} steps", target, (final <= float(target[3:])) if target else None)
+    if not baseline:
+        return [ours_row]
     log(f"quality: baseline for {minutes:g} min")
     base = run_baseline(train, vocab_size, budget, baseline_size[1], baseline_size[0], snapshots, log)
     bmodel = base["trainer"].model
@@ -305,18 +316,10 @@ def quality_section(corpus, config: TrainConfig, minutes: float, snapshots: int 
         bmodel.load_state_dict(state)
         # The lower of its own window measure and the stream measure: the baseline's best case.
         bcurve.append((t, min(window_loss(bmodel, val), evaluate(bmodel, val, 64, 128, device))))
-    if keep is not None:
-        model.load_state_dict(ours["snapshots"][-1][2])
-        keep["model"], keep["vocab"], keep["config"] = model, corpus.vocab, used
-    final = curve[-1][1]
     best_base_t, best_base = min(bcurve, key=lambda p: p[1])
     reach = time_to_reach(curve, best_base)
-    name = f"{minutes:g} min"
-    target = {5.0: "<= 1.50", 15.0: "<= 1.42"}.get(float(minutes), "")
     rows = [
-        row("quality", f"lstmtui val loss after {name}", final, "nats",
-            f"{final / LN2:.3f} bits/char; --time-budget chose {planner.describe(used)} (planning {planning_s:.1f} s); "
-            f"{ours['result'].step} steps", target, (final <= float(target[3:])) if target else None),
+        ours_row,
         row("quality", f"baseline val loss after {name}", bcurve[-1][1], "nats",
             f"{bcurve[-1][1] / LN2:.3f} bits/char; best {best_base:.3f} at {best_base_t:.0f} s, {base['trainer'].steps} steps"),
     ]
@@ -526,7 +529,7 @@ def run_bench(corpus_path: str | Path | None = None, minutes: float = 5.0, only:
               corpus_gb: float = 1.0, config: TrainConfig | None = None, log: Log = _quiet,
               throughput_steps: int | None = None, tui_seconds: float | None = None,
               hiddens: tuple[int, ...] = (256, 512), snapshots: int = 12,
-              baseline_size: tuple[int, int] = (BASELINE_LAYERS, BASELINE_HIDDEN)) -> dict[str, Any]:
+              baseline_size: tuple[int, int] = (BASELINE_LAYERS, BASELINE_HIDDEN), baseline: bool = True) -> dict[str, Any]:
     """Run the chosen sections; return {"meta": {...}, "rows": [...]}."""
     from lstmtui.core.corpus import load_corpus
 
@@ -550,7 +553,7 @@ def run_bench(corpus_path: str | Path | None = None, minutes: float = 5.0, only:
         rows += training_section(corpus, config, steps, mm_s / 3, log, hiddens)
     kept: dict = {}
     if "quality" in only:
-        rows += quality_section(corpus, config, minutes, snapshots, log, kept, baseline_size)
+        rows += quality_section(corpus, config, minutes, snapshots, log, kept, baseline_size, baseline=baseline)
     if "generation" in only:
         from lstmtui.core.model import CharLSTM
 

@@ -15,7 +15,7 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
 
 from lstmtui.core.config import TrainConfig
 from lstmtui.core.errors import LstmtuiError
@@ -41,6 +41,7 @@ from lstmtui.tui.messages import (
 )
 from lstmtui.tui.screens.confirm import ConfirmScreen, PromptScreen
 from lstmtui.tui.screens.help import HelpScreen
+from lstmtui.tui.widgets.footer import Footer
 from lstmtui.tui.widgets.generation import METHODS, TOP_K_STEPS, GenerationPanel
 from lstmtui.tui.widgets.loss_chart import LossChart
 from lstmtui.tui.widgets.samples import SamplesLog

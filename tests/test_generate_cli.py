@@ -29,7 +29,7 @@ def trained(tmp_path_factory) -> tuple[Path, Path]:
     cmd = [sys.executable, "-m", "lstmtui", "train", str(corpus), "--profile", "fox", "--home", str(home),
            "--hidden", "48", "--layers", "1", "--seq-len", "48", "--batch", "16", "--max-steps", "250",
            "--lr", "0.01", "--warmup-steps", "10", "--eval-every", "0", "--sample-every", "0", "--plain",
-           "--dropout", "0", "--seed", "1"]
+           "--dropout", "0", "--seed", "1", "--threads", "1"]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr
     return home, corpus

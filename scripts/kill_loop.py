@@ -12,8 +12,9 @@ entry point), SIGKILLs it, and then checks what a user would rely on:
   log still holds it), and a final, unkilled run trains on from the last saved step to the end.
 
 Rounds alternate between a kill after a random delay ("random") and a kill while a save is in
-flight ("save": the temporary version directory is watched for, then the process is killed a
-random few milliseconds later).
+flight ("save": the temporary version directory is watched for, the process is frozen with
+SIGSTOP a random few milliseconds later and, if the save is still unfinished, killed; otherwise it
+is let go and the next save is tried, up to five times).
 
 Usage:
     .venv/bin/python scripts/kill_loop.py [--kills 20] [--seed 1] [--tiny] [--keep DIR]
@@ -115,12 +116,12 @@ def _wait_for_training(proc: subprocess.Popen, log: Path, timeout: float) -> boo
 
 
 def _wait_for_save(proc: subprocess.Popen, store: ProfileStore, timeout: float) -> bool:
-    """Poll (about every millisecond) until a save of this process has its temporary directory."""
+    """Poll (every 0.3 ms) until a save of this process has its temporary directory."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and proc.poll() is None:
         if _temp_dirs(store, proc.pid):
             return True
-        time.sleep(0.001)
+        time.sleep(0.0003)
     return False
 
 
@@ -155,13 +156,13 @@ def train_command(corpus: Path, home: Path, log: Path, model: list[str], save_ev
 
 
 def kill_loop(home: Path, kills: int = 20, seed: int = 1, tiny: bool = False, save_every_min: float = 0.01,
-              max_delay_s: float = 12.0, final_steps: int = 15, echo=print) -> dict:
+              max_delay_s: float = 12.0, final_steps: int = 15, echo=print, model: list[str] | None = None) -> dict:
     """Run the rounds; return a summary dict (rounds, problems, figures). Raises nothing on a failed check."""
     home = Path(home)
     home.mkdir(parents=True, exist_ok=True)
     store = ProfileStore(home)
     corpus = words_corpus(home / "corpus.txt")
-    model = TINY_MODEL if tiny else DEFAULT_MODEL
+    model = model or (TINY_MODEL if tiny else DEFAULT_MODEL)
     env = dict(os.environ, LSTMTUI_HOME=str(home), LSTMTUI_CACHE=str(home / "cache"), PYTHONUNBUFFERED="1")
     rng = random.Random(seed)
     rounds: list[Round] = []
@@ -170,7 +171,7 @@ def kill_loop(home: Path, kills: int = 20, seed: int = 1, tiny: bool = False, sa
     for i in range(kills):
         mode = "save" if i % 2 else "random"
         log = home / f"round-{i:03d}.jsonl"
-        delay = rng.uniform(0.3, max_delay_s) if mode == "random" else rng.uniform(0.0, 0.02)
+        delay = rng.uniform(0.3, max_delay_s) if mode == "random" else rng.uniform(0.0, 0.003)
         r = Round(index=i, mode=mode, delay_s=round(delay, 3))
         proc = subprocess.Popen(train_command(corpus, home, log, model, save_every_min), env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -191,13 +192,22 @@ def kill_loop(home: Path, kills: int = 20, seed: int = 1, tiny: bool = False, sa
                         break
                     while _temp_dirs(store, proc.pid) and proc.poll() is None:
                         time.sleep(0.001)
-                if _wait_for_save(proc, store, timeout=90):
+                # Freeze the process (SIGSTOP) a few ms into a save; if the save had already
+                # finished by then, let it go on and try the next one, so the kill lands mid-save.
+                for _ in range(5):
+                    if not _wait_for_save(proc, store, timeout=90):
+                        break
                     time.sleep(delay)
+                    proc.send_signal(signal.SIGSTOP)
+                    if _temp_dirs(store, proc.pid):
+                        break
+                    proc.send_signal(signal.SIGCONT)
         finally:
-            r.interrupted_save = bool(_temp_dirs(store, proc.pid))
             killed_at = time.time()
             proc.send_signal(signal.SIGKILL)
             _, err = proc.communicate(timeout=60)
+            # A temporary version directory the dead process left behind: the kill cut a save short.
+            r.interrupted_save = bool(_temp_dirs(store, proc.pid))
         alive_s = time.monotonic() - started
         if proc.returncode != -signal.SIGKILL:
             r.problems.append(f"the run ended by itself (status {proc.returncode}): {err.decode(errors='replace').strip()[-300:]}")

@@ -108,8 +108,10 @@ def assert_loads_finite(store: ProfileStore, name: str) -> dict:
 def test_kill_9_during_training_and_saves_short_loop(tmp_path):
     """The 20-kill script, 3 times: at a random moment, then twice with a save in flight."""
     lines: list[str] = []
-    summary = kill_loop.kill_loop(tmp_path / "home", kills=3, seed=5, tiny=True, max_delay_s=3.0,
-                                  final_steps=10, echo=lines.append)
+    # hidden 256: a save writes ~5 MB, long enough for a kill to land inside it; steps stay fast.
+    summary = kill_loop.kill_loop(tmp_path / "home", kills=3, seed=5, max_delay_s=3.0, final_steps=10,
+                                  echo=lines.append, model=["--hidden", "256", "--layers", "1", "--seq-len", "16",
+                                                            "--batch", "8"])
     assert summary["problems"] == [], "\n".join(lines)
     assert summary["mid_save_kills"] >= 1, "\n".join(lines)  # at least one kill landed inside a save
     assert summary["saved_steps"][-1] is not None and summary["saved_steps"][-1] > 0, "\n".join(lines)

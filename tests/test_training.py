@@ -198,3 +198,20 @@ def test_epoch_end_events_carry_the_documented_fields(corpus_file):
         assert field in epoch
     assert epoch["event"] == "epoch"
     assert np.isfinite(epoch["val_loss"])
+
+
+def test_samples_carry_the_share_copied_from_the_corpus(tmp_path):
+    from lstmtui.core.memorisation import MemorisationIndex
+
+    path = tmp_path / "chant.txt"
+    path.write_text("the quick brown fox jumps over the lazy dog and runs away home\n" * 400)
+    session = TrainingSession([path], tiny_config(epochs=3, sample_every=40, sample_length=200))
+    events = collect(session)
+    session.run()
+    samples = [e for e in events if e.kind == "sample"]
+    assert samples
+    index = MemorisationIndex.from_corpus(session.corpus)
+    for e in samples:
+        assert e.memorised == pytest.approx(index.share(e.text, e.prime))
+    # a model of one repeated sentence writes that sentence: most of the last sample is copied
+    assert samples[-1].memorised > 0.5

@@ -39,6 +39,8 @@ def test_trains_live_pauses_resumes_generates_and_quits_cleanly(corpus, lstmtui_
             chart = app.query_one("#chart", LossChart)
             samples = app.query_one("#samples", SamplesLog)
             assert await wait_for(pilot, lambda: app.stats.step > 0 and chart.train.points and samples.count > 0)
+            # each sample's label says how much of it is copied from the corpus
+            assert await wait_for(pilot, lambda: any("copied" in line.text for line in samples.lines))
             assert app.stats.state == "training"
             assert "training" in app.query_one("#status").render().plain
             seen["profile"] = app.profile_name
@@ -62,6 +64,10 @@ def test_trains_live_pauses_resumes_generates_and_quits_cleanly(corpus, lstmtui_
             assert panel.text.startswith("the ")
             await pilot.press("space")
             assert await wait_for(pilot, lambda: panel.status in ("stopped", "done"))
+            # the share of the output copied from the corpus, measured on the real index
+            index = app.session.memorisation_index()
+            assert panel.memorised == pytest.approx(index.share(panel.text[len("the "):], "the "))
+            assert f"copied {panel.memorised:.0%}" in str(panel.query_one("#gen-settings").render())
             stopped_at = len(panel.text)
             await pilot.press("plus")
             assert panel.settings.temperature == pytest.approx(0.9)

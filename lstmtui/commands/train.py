@@ -183,6 +183,11 @@ def _fmt_loss(value: float | None) -> str:
     return "-" if value is None or not math.isfinite(value) else f"{value:.4f}"
 
 
+def _copied(event, sep: str = ", ") -> str:
+    """The sample's share copied verbatim from the corpus, as a label suffix ('' when unknown)."""
+    return "" if event.memorised is None else f"{sep}copied {event.memorised:.0%}"
+
+
 class JsonlWriter:
     """Writes each event as one JSON line (the --log-jsonl format)."""
 
@@ -230,7 +235,7 @@ class PlainReporter:
         elif kind == "eval":
             self._print(f"step {event.step}: val {_fmt_loss(event.val_loss)} nats ({_fmt_loss(event.val_bpc)} bits/char)")
         elif kind == "sample":
-            self._print(f"--- sample (step {event.step}, temperature {event.temperature}) ---\n{event.text}\n---")
+            self._print(f"--- sample (step {event.step}, temperature {event.temperature}{_copied(event)}) ---\n{event.text}\n---")
         elif kind == "checkpoint":
             if event.reason not in ("best", "periodic"):
                 self._print(f"saved profile {event.profile} ({event.reason}) in {event.seconds:.2f}s")
@@ -308,7 +313,7 @@ class RichReporter:
             from rich.panel import Panel
             from rich.text import Text
 
-            p.console.print(Panel(Text(event.text), title=f"sample · step {event.step} · T={event.temperature}", expand=False))
+            p.console.print(Panel(Text(event.text), title=f"sample · step {event.step} · T={event.temperature}{_copied(event, ' · ')}", expand=False))
         elif kind == "warning":
             p.console.print(f"[yellow]warning:[/] {event.message}")
         elif kind == "checkpoint" and event.reason not in ("best", "periodic"):

@@ -97,6 +97,8 @@ class SampleEvent(Event):
     temperature: float
     prime: str
     text: str
+    # share (0..1) of the text inside 20+ character runs copied from the corpus; None: not measured
+    memorised: float | None = None
 
 
 @dataclass(frozen=True)

@@ -85,6 +85,8 @@ class TrainingSession:
         self.cleaning = cleaning
         self.extend_vocab = extend_vocab
         self.corpus = corpus
+        self._memo_index = False  # the memorisation index: built on first use, None if too large
+        self._memo_lock = threading.Lock()  # the training and generation threads may both ask for it
         self.state = "created"
         self.device_name = ""
         self.parameter_count = 0
@@ -669,7 +671,22 @@ class TrainingSession:
             return
         model, vocab = snap
         text = sample_text(model, vocab, prime, cfg.sample_length, cfg.sample_temperature, generator=generator)
-        self._emit(SampleEvent(step=self.step, epoch=self.epoch, temperature=cfg.sample_temperature, prime=prime, text=text))
+        self._emit(SampleEvent(step=self.step, epoch=self.epoch, temperature=cfg.sample_temperature, prime=prime, text=text,
+                               memorised=self._memorised(text, prime)))
+
+    def _memorised(self, text: str, prime: str) -> float | None:
+        """Share of a sample copied verbatim from the corpus."""
+        index = self.memorisation_index()
+        return None if index is None else index.share(text, prime)
+
+    def memorisation_index(self):
+        """The corpus's MemorisationIndex, built once on first use (None: no corpus yet, or too large)."""
+        from lstmtui.core.memorisation import MemorisationIndex
+
+        with self._memo_lock:
+            if self._memo_index is False and self.corpus is not None:
+                self._memo_index = MemorisationIndex.from_corpus(self.corpus)
+            return None if self._memo_index is False else self._memo_index
 
     def _sample_prime(self) -> str:
         chars = self._vocab.chars

@@ -253,7 +253,8 @@ class LstmtuiApp(App):
             if math.isfinite(event.best_val_loss):
                 s.best_bpc = event.best_val_loss / LN2
         elif isinstance(event, SampleEvent):
-            self.query_one("#samples", SamplesLog).add_sample(event.epoch, event.step, event.temperature, event.prime, event.text)
+            self.query_one("#samples", SamplesLog).add_sample(event.epoch, event.step, event.temperature, event.prime, event.text,
+                                                                  event.memorised)
         elif isinstance(event, CheckpointEvent):
             s.saved = f"step {event.step:,} ({event.reason})"
             self.recent_saves = (self.recent_saves + [event.reason])[-20:]
@@ -452,8 +453,10 @@ class LstmtuiApp(App):
         panel.set_status("generating")
         load = self._model_source() if seed is not None else None
         run, stop, settings, state = self.gen_run, self.gen_stop, replace(panel.settings), self.gen_state
+        session = self.session
+        memo = session.memorisation_index if session is not None else None
         self.gen_worker = self.run_worker(
-            lambda: bridge.generate_worker(self.post_message, run, state, stop, load, seed, settings),
+            lambda: bridge.generate_worker(self.post_message, run, state, stop, load, seed, settings, memo),
             name="generation",
             group="generation",
             thread=True,
@@ -489,7 +492,7 @@ class LstmtuiApp(App):
         panel = self.query_one("#generation", GenerationPanel)
         if message.error:
             self.notify(message.error, title="generation", severity="error")
-        panel.set_status(message.reason)
+        panel.set_status(message.reason, message.memorised)
         if self._gen_pending is not None and not self._quitting:
             (seed,) = self._gen_pending
             self._gen_pending = None

@@ -148,14 +148,18 @@ class GenerationState:
         self.generator: Any = None
         self.config: Any = None
         self.context = ""  # seed + everything generated, to rebuild the state under new settings
+        self.seed = ""
 
 
 def generate_worker(post: Callable[[Any], Any], run: int, state: GenerationState, stop: threading.Event,
-                    load_model: Callable[[], Any] | None, seed: str | None, settings: Any) -> None:
+                    load_model: Callable[[], Any] | None, seed: str | None, settings: Any,
+                    memo: Callable[[], Any] | None = None) -> None:
     """Body of the generation thread worker: stream characters, batched to ~30 messages a second.
 
     ``seed`` None continues the last text; ``settings`` is the panel's GenSettings (the
-    SamplingConfig is built here, where importing torch costs the UI nothing).
+    SamplingConfig is built here, where importing torch costs the UI nothing). ``memo`` returns
+    the corpus's MemorisationIndex (or None): the share of the text copied from the corpus is
+    reported when the stream ends.
     """
     worker = get_current_worker()
     try:
@@ -170,7 +174,7 @@ def generate_worker(post: Callable[[Any], Any], run: int, state: GenerationState
             model, vocab = loaded[0], loaded[1]
             gen = CharGenerator(model, vocab, config)
             gen.prime(seed, drop_unknown=True)
-            state.generator, state.config, state.context = gen, settings, seed
+            state.generator, state.config, state.context, state.seed = gen, settings, seed, seed
         elif state.generator is None:
             post(GenerationEnded(run, "failed", "nothing to continue: type a seed and press Enter"))
             return
@@ -200,9 +204,16 @@ def generate_worker(post: Callable[[Any], Any], run: int, state: GenerationState
             text = "".join(buf)
             state.context += text
             post(GeneratedText(run, text))
-        post(GenerationEnded(run, reason))
+        post(GenerationEnded(run, reason, memorised=_copied_share(memo, state)))
     except Exception as exc:  # noqa: BLE001 - a generation failure is shown, the app goes on
         post(GenerationEnded(run, "failed", str(exc) or type(exc).__name__))
+
+
+def _copied_share(memo: Callable[[], Any] | None, state: GenerationState) -> float | None:
+    """Share of everything generated since the seed that is copied verbatim from the corpus."""
+    index = memo() if memo is not None else None
+    generated = state.context[len(state.seed):]
+    return index.share(generated, state.seed) if index is not None and generated else None
 
 
 def _settings(config: Any) -> Any:

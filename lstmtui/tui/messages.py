@@ -55,8 +55,9 @@ class GeneratedText(Message):
 class GenerationEnded(Message):
     """The generation worker stopped: finished its length, was stopped, or failed."""
 
-    def __init__(self, run: int, reason: str, error: str | None = None) -> None:
+    def __init__(self, run: int, reason: str, error: str | None = None, memorised: float | None = None) -> None:
         super().__init__()
         self.run = run
         self.reason = reason
         self.error = error
+        self.memorised = memorised  # share of the text since the seed copied from the corpus, if known

@@ -92,6 +92,7 @@ class GenerationPanel(Vertical):
         super().__init__(**kwargs)
         self.settings = GenSettings()
         self.status = "idle"
+        self.memorised: float | None = None  # share of the last output copied from the corpus
         self.text = ""  # the whole output of the current text (seed included)
         self.seed = ""
         self.updates = 0  # text messages shown since the last seed
@@ -111,6 +112,8 @@ class GenerationPanel(Vertical):
         line.append(self.settings.describe())
         style = {"generating": "bold green", "failed": "bold red"}.get(self.status, "dim")
         line.append(f" · {self.status}", style=style)
+        if self.memorised is not None:
+            line.append(f" · copied {self.memorised:.0%}")
         self.query_one("#gen-settings", Static).update(line)
 
     def start_text(self, seed: str) -> None:
@@ -138,7 +141,8 @@ class GenerationPanel(Vertical):
         self.query_one("#gen-output", Static).update(body)
         self.query_one("#gen-scroll", GenerationOutput).scroll_end(animate=False)
 
-    def set_status(self, status: str) -> None:
-        """Show idle / generating / stopped / done / failed."""
+    def set_status(self, status: str, memorised: float | None = None) -> None:
+        """Show idle / generating / stopped / done / failed, and the share copied once known."""
         self.status = status
+        self.memorised = memorised
         self.show_settings()

@@ -19,10 +19,12 @@ class SamplesLog(RichLog):
         super().__init__(max_lines=MAX_LINES, min_width=10, wrap=True, markup=False, highlight=False, auto_scroll=True, **kwargs)
         self.count = 0
 
-    def add_sample(self, epoch: int, step: int, temperature: float, prime: str, text: str) -> None:
-        """Append one sample under a dim label line."""
+    def add_sample(self, epoch: int, step: int, temperature: float, prime: str, text: str,
+                   memorised: float | None = None) -> None:
+        """Append one sample under a dim label line (with the share copied from the corpus, if known)."""
         self.count += 1
-        self.write(Text(f"── epoch {epoch + 1} · step {step:,} · T {temperature:g} ──", style="bold dim"))
+        copied = "" if memorised is None else f" · copied {memorised:.0%}"
+        self.write(Text(f"── epoch {epoch + 1} · step {step:,} · T {temperature:g}{copied} ──", style="bold dim"))
         body = Text()
         if prime.strip():
             body.append(prime, style="dim italic")

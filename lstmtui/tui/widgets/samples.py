@@ -21,12 +21,14 @@ class SamplesLog(RichLog):
 
     def add_sample(self, epoch: int, step: int, temperature: float, prime: str, text: str,
                    memorised: float | None = None) -> None:
-        """Append one sample under a dim label line (with the share copied from the corpus, if known)."""
+        """Append one sample under a dim label line, then the share copied from the corpus if known."""
         self.count += 1
-        copied = "" if memorised is None else f" · copied {memorised:.0%}"
-        self.write(Text(f"── epoch {epoch + 1} · step {step:,} · T {temperature:g}{copied} ──", style="bold dim"))
+        self.write(Text(f"── epoch {epoch + 1} · step {step:,} · T {temperature:g} ──", style="bold dim"))
         body = Text()
         if prime.strip():
             body.append(prime, style="dim italic")
         body.append(text)
         self.write(body)
+        if memorised is not None:
+            # a line of its own: in the label it would wrap at 80x24
+            self.write(Text(f"copied {memorised:.0%} from the corpus", style="dim"))

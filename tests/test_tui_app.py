@@ -39,7 +39,7 @@ def test_trains_live_pauses_resumes_generates_and_quits_cleanly(corpus, lstmtui_
             chart = app.query_one("#chart", LossChart)
             samples = app.query_one("#samples", SamplesLog)
             assert await wait_for(pilot, lambda: app.stats.step > 0 and chart.train.points and samples.count > 0)
-            # each sample's label says how much of it is copied from the corpus
+            # each sample is followed by how much of it is copied from the corpus
             assert await wait_for(pilot, lambda: any("copied" in line.text for line in samples.lines))
             assert app.stats.state == "training"
             assert "training" in app.query_one("#status").render().plain

@@ -42,6 +42,10 @@ from lstmtui.core.events import (
 from lstmtui.core.model import CharLSTM
 
 LN2 = math.log(2.0)
+# Largest corpus indexed for the live memorisation figure: the index is built inside the training
+# thread (tinyshakespeare, 1.1M chars: 0.24 s and +24 MB peak), so a 50M-char corpus would stall
+# training ~11 s and add ~1 GB; above this the figure is shown as unavailable.
+LIVE_MEMO_MAX_CHARS = 5_000_000
 MAX_BAD_STEPS = 8  # consecutive non-finite steps before training is declared diverged
 HISTORY_POINTS = 4000  # train-loss points kept in a profile; older ones are merged pairwise
 
@@ -685,7 +689,7 @@ class TrainingSession:
 
         with self._memo_lock:
             if self._memo_index is False and self.corpus is not None:
-                self._memo_index = MemorisationIndex.from_corpus(self.corpus)
+                self._memo_index = MemorisationIndex.from_corpus(self.corpus, max_chars=LIVE_MEMO_MAX_CHARS)
             return None if self._memo_index is False else self._memo_index
 
     def _sample_prime(self) -> str:

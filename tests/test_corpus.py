@@ -437,6 +437,28 @@ def test_large_corpus_paths_equal_whole_text(tmp_path, monkeypatch, spool):
     assert not list((tmp_path / f"cache{spool}" / "corpora").glob("*.tmp"))
 
 
+@pytest.mark.parametrize("spool", [True, False])
+def test_byte_pieces_with_more_wide_characters_than_slots(tmp_path, monkeypatch, spool):
+    """Whole UTF-8 lines are cleaned as bytes, with a few wider characters given spare byte values;
+    once those run out, lines fall back to the str path, and every mix gives the same text."""
+    from lstmtui.core.cleaning import EXTRA_SLOTS
+
+    monkeypatch.setattr(corpus_mod, "CACHE_MIN_BYTES", 0)
+    if not spool:
+        monkeypatch.setattr(corpus_mod._Spool, "create", classmethod(lambda cls, d: None))
+    wide = [chr(0x400 + i) for i in range(EXTRA_SLOTS + 8)]  # Cyrillic: more than the spare byte values
+    lines = [f"line {i} caf\u00e9 \u2014 {w}{w.lower()} na\u00efve\u0085 Kelvin \u212a\x07\r\n" for i, w in enumerate(wide)]
+    text = "".join(lines) + "no newline at the end \U0001f642"
+    path = write(tmp_path, "t.txt", text)
+    for opts in (CleaningOptions(), CleaningOptions(lowercase=True), CleaningOptions(min_char_count=2)):
+        for chunk in (len(lines[0].encode()), 64, 1 << 20):
+            c = load_corpus([path], opts, chunk_bytes=chunk, cache_dir=tmp_path / f"cache{spool}")
+            whole = load_corpus([path], opts, cache_dir=tmp_path / f"whole{spool}", chunk_bytes=1 << 30)
+            assert c.text() == whole.text() and c.vocab == whole.vocab
+            if not opts.min_char_count:
+                assert c.text() == clean_text(text, opts)
+
+
 def test_stale_temporary_files_are_swept(tmp_path, monkeypatch):
     monkeypatch.setattr(corpus_mod, "CACHE_MIN_BYTES", 0)
     corpora = tmp_path / "cache" / "corpora"

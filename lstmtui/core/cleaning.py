@@ -38,6 +38,14 @@ _CONTROL_RE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
 # case-ignorable (so lowercasing's final-sigma rule cannot see across it), none is a CR.
 _SAFE_CUT_RE = re.compile(r"[\n\t 0-9!\"#$%&()*+,\-/;<=>?@\[\\\]_{|}~]")
 _CUT_WINDOW = 1 << 16
+# Byte pieces hold one byte a character. Bytes 0x80-0x9F would be C1 controls, which cleaning
+# drops, so they are free to stand for up to 32 wider characters (see Cleaner.extra).
+EXTRA_BASE = 0x80
+EXTRA_SLOTS = 32
+_DROP = 0x01  # a control character, so the final translate deletes it along with real ones
+_ASCII_CONTROLS = bytes([*range(0, 9), *range(11, 32), 127])
+_ASCII_LOWER = bytes(ord(chr(i).lower()) if i < 128 else i for i in range(256))
+_SIGMA = "\u03a3"  # lowercasing it depends on its neighbours (final sigma)
 
 
 @dataclass(frozen=True)
@@ -96,8 +104,9 @@ def codepoints(s: str) -> np.ndarray:
     return np.frombuffer(s.encode("utf-32-le"), dtype="<u4")
 
 
-# A cleaned "piece" of text is ``bytes`` when every character is below U+0100 (each byte is a code
-# point: the common case, handled by fast bytes methods) and a uint32 array of code points otherwise.
+# A cleaned "piece" of text is ``bytes`` with one byte a character (the common case, handled by fast
+# bytes methods): a byte below 0x80 or from 0xA0 is that code point, and a byte in 0x80-0x9F is the
+# wider character ``Cleaner.extra[byte - 0x80]``. Other text is a uint32 array of code points.
 
 
 class Cleaner:
@@ -110,11 +119,112 @@ class Cleaner:
     skips the counting and the checks.
     """
 
-    def __init__(self, c: CleaningOptions, trusted: bool = False):
+    def __init__(self, c: CleaningOptions, trusted: bool = False, extra: list[int] | None = None):
         self.c = c
         self.trusted = trusted
         self.dirty = False  # some piece needed the slow path
         self.last_counts: np.ndarray | None = None  # bincount of the last wide piece, for _Tally
+        # Wider characters that byte pieces hold as 0x80 + their index here. A cleaner given the
+        # list of an earlier one (reading the same corpus again) keeps it as it is.
+        self.extra: list[int] = [] if extra is None else extra
+        self._frozen = extra is not None
+        self._byte_of: dict[str, int] = {}  # raw character -> its byte in a piece; _DROP to delete
+        self._seen = b""  # byte values in pieces from utf8() so far (never a control)
+
+    def utf8(self, data: bytes) -> bytes | None:
+        """Clean newline-terminated UTF-8 without decoding it to str; None when it needs ``__call__``."""
+        self.last_counts = None
+        if b"\r" in data:  # CR and LF are ASCII, never inside a multi-byte character
+            data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        if data.isascii():
+            return self._finish_bytes(data)
+        a = np.frombuffer(data, dtype=np.uint8)
+        high = np.flatnonzero(a >= 0x80)
+        hb = a[high]
+        is_lead = hb >= 0xC0
+        lead, cont = high[is_lead], high[~is_lead]
+        lb = hb[is_lead]
+        follow = (lb >= 0xC0).astype(np.intp) + (lb >= 0xE0) + (lb >= 0xF0)
+        # Each lead byte must be followed by exactly its continuation bytes, and no other byte may
+        # be one; the strict decode of the non-ASCII bytes alone then checks the rest (overlong
+        # forms, surrogates, range) with the same character boundaries as the whole text.
+        if int(follow.sum()) != cont.size:
+            return None
+        starts = np.repeat(np.cumsum(follow) - follow, follow)
+        claimed = np.repeat(lead, follow) + (np.arange(cont.size) - starts) + 1
+        if not np.array_equal(claimed, cont):
+            return None
+        try:
+            wide = hb.tobytes().decode("utf-8")
+        except UnicodeDecodeError:
+            return None  # the str path reports the error with its offset
+        byte_of = self._byte_of
+        present = set(wide)
+        for ch in sorted(present.difference(byte_of)):
+            code = self._code_for(ch)
+            if code is None:
+                return None
+            byte_of[ch] = code
+        if len(present) == 1:
+            codes = byte_of[wide[0]]
+        else:
+            keys = sorted(present)
+            order = np.array([ord(k) for k in keys], dtype=np.uint32)
+            table = np.array([byte_of[k] for k in keys], dtype=np.uint8)
+            cps = np.frombuffer(wide.encode("utf-32-le"), dtype="<u4")
+            codes = table[np.searchsorted(order, cps)]
+        buf = a.copy()
+        buf[cont] = _DROP
+        buf[lead] = codes
+        # Deleting one byte value with replace copies the runs between them, several times faster
+        # than translate's byte-by-byte deletion.
+        return self._finish_bytes(buf.tobytes().replace(bytes([_DROP]), b""))
+
+    def _finish_bytes(self, b: bytes) -> bytes:
+        """Lowercase ASCII if asked and drop ASCII controls; note which byte values are new for _Tally."""
+        if self.c.lowercase:
+            b = b.translate(_ASCII_LOWER)
+        if self.c.min_char_count:  # _Tally needs real counts and makes them itself
+            return b.translate(None, _ASCII_CONTROLS)
+        # One scan both finds controls (rare) and tells _Tally which characters are new, so it
+        # need not scan the piece again: what survives deleting the byte values seen before.
+        fresh = b.translate(None, self._seen)
+        present = np.zeros(0, dtype=np.int64)
+        if fresh:
+            new = set(fresh)
+            if not new.isdisjoint(_ASCII_CONTROLS):
+                b = b.translate(None, _ASCII_CONTROLS)
+                new.difference_update(_ASCII_CONTROLS)
+            if new:
+                self._seen += bytes(sorted(new))
+                present = np.zeros(256, dtype=np.int64)
+                present[list(new)] = 1
+        self.last_counts = present
+        return b
+
+    def _code_for(self, ch: str) -> int | None:
+        """The byte that stands for raw character ``ch`` after cleaning, or None if that needs the str path."""
+        if self.c.lowercase:
+            if ch == _SIGMA:
+                return None
+            ch = ch.lower()
+            if len(ch) != 1:
+                return None
+        cp = ord(ch)
+        if cp < 0x80:
+            return cp
+        if cp < 0xA0:
+            return _DROP  # a C1 control
+        if cp < 0x100:
+            return cp
+        if self.c.nfc and cp >= 0x300 and not nfc_inert(cp):
+            return None
+        if cp in self.extra:
+            return EXTRA_BASE + self.extra.index(cp)
+        if self._frozen or len(self.extra) >= EXTRA_SLOTS:
+            return None
+        self.extra.append(cp)
+        return EXTRA_BASE + len(self.extra) - 1
 
     def __call__(self, s: str) -> bytes | np.ndarray:
         self.last_counts = None

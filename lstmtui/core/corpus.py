@@ -12,8 +12,12 @@ regular file (a FIFO, a device) is refused without being opened, so nothing bloc
 Cleaning (CRLF/CR to LF, control characters dropped, optional lowercasing, NFC, rare characters to
 ``UNKNOWN_CHAR``) is described in ``lstmtui.core.cleaning`` and recorded in the provenance.
 
-Text is then encoded to integer ids with vectorised numpy code (uint8 when the vocabulary has at
-most 256 symbols). Ids of a fresh vocabulary are sorted by character. A corpus of at least
+UTF-8 input read in whole lines is cleaned as bytes, never decoded to a str: the non-ASCII bytes
+are checked with vectorised numpy code and a strict decode of those bytes alone, and a few wider
+characters get spare byte values (``lstmtui.core.cleaning.Cleaner.utf8``); anything else (invalid
+bytes, characters NFC or lowercasing could change, too many distinct wide characters) takes the
+decoding path, which gives the same text and reports errors. Text is then encoded to integer ids
+with vectorised numpy code (uint8 when the vocabulary has at most 256 symbols). Ids of a fresh vocabulary are sorted by character. A corpus of at least
 ``CACHE_MIN_BYTES`` is read in chunks (pass 1 hashes, cleans and counts, spooling the cleaned text
 to a temporary file; pass 2 encodes it once the vocabulary is known) into a ``.npy`` file in the
 cache directory (``$LSTMTUI_CACHE`` or the platform's user cache directory), keyed by the content
@@ -47,6 +51,7 @@ from typing import IO, Callable, Iterable, Iterator, Sequence
 import numpy as np
 
 from lstmtui.core.cleaning import (
+    EXTRA_BASE,
     MAX_CODEPOINT,
     Cleaner,
     CleaningOptions,
@@ -457,11 +462,23 @@ def _iter_source(
             read += len(raw)
             # Hand the decoder whole lines where possible: text that ends with a newline can be
             # cleaned on its own, with no cutting and copying of the decoded string.
-            data, pending = pending + raw, b""
-            if not final and not wide:
-                k = data.rfind(b"\n")
-                if k >= 0:
-                    data, pending = data[: k + 1], data[k + 1 :]
+            k = raw.rfind(b"\n") if not final and not wide else -1
+            if k >= 0:  # pending holds no newline, so this is the last one; one copy at most
+                whole = not pending and k + 1 == len(raw)
+                data = raw if whole else b"".join((pending, memoryview(raw)[: k + 1]))
+                pending = raw[k + 1 :]
+            else:
+                data, pending = pending + raw, b""
+            # Whole lines of UTF-8 with nothing held back are cleaned as bytes, without a decode.
+            if utf8 and not carry and (final or data.endswith(b"\n")) and decoder.getstate()[0] == b"":
+                piece = clean.utf8(data)
+                if piece is not None:
+                    fed += len(data)
+                    if piece:
+                        yield piece
+                    if final:
+                        return
+                    continue
             try:
                 state = decoder.getstate()
                 buffered = len(state[0]) if isinstance(state, tuple) and isinstance(state[0], bytes) else 0
@@ -529,10 +546,14 @@ class _Tally:
         self.n = 0
 
     def add(self, piece: bytes | np.ndarray, counts: np.ndarray | None = None) -> None:
-        """Tally a piece; ``counts`` is its bincount when the cleaner already made one."""
+        """Tally a piece; ``counts`` is its bincount when the cleaner already made one (or, when no
+        counts are needed, marks at least the characters this tally has not seen yet)."""
         self.n += len(piece)
         if counts is not None:
-            self.counts[: counts.size] += counts
+            if counts.size:
+                self.counts[: counts.size] += counts
+                if not self.need_counts:
+                    self.seen_low = np.flatnonzero(self.counts[:256]).astype(np.uint8).tobytes()
             return
         if isinstance(piece, bytes):
             if not self.need_counts:
@@ -546,6 +567,14 @@ class _Tally:
         self.counts[: b.size] += b
         if not self.need_counts:
             self.seen_low = np.flatnonzero(self.counts[:256]).astype(np.uint8).tobytes()
+
+    def fold(self, extra: Sequence[int]) -> np.ndarray:
+        """The counts by code point, once byte pieces' 0x80 + k are credited to ``extra[k]``."""
+        for k, cp in enumerate(extra):
+            # no piece holds a C1 control as itself (cleaning drops them), so the slot is extra[k]'s alone
+            self.counts[cp] += self.counts[EXTRA_BASE + k]
+            self.counts[EXTRA_BASE + k] = 0
+        return self.counts
 
 
 def _plan_vocab(
@@ -580,9 +609,11 @@ def _plan_vocab(
 class _Encoder:
     """Maps pieces to ids through a code point -> id table (bytes.translate for byte pieces)."""
 
-    def __init__(self, lut: np.ndarray):
+    def __init__(self, lut: np.ndarray, extra: Sequence[int] = ()):
         self.lut = lut
-        self.low = lut[:256]
+        self.low = lut[:256].copy()
+        for k, cp in enumerate(extra):  # the wider characters byte pieces hold as 0x80 + k
+            self.low[EXTRA_BASE + k] = lut[cp]
         self.table = self.low.tobytes() if lut.dtype == np.uint8 else None
 
     def __call__(self, piece: bytes | np.ndarray) -> np.ndarray:
@@ -703,12 +734,52 @@ def _sweep(directory: Path) -> None:
             pass
 
 
+class _WriteBehind:
+    """Runs one write to a file at a time in a worker thread (file writes release the GIL), so the
+    kernel's copying overlaps with preparing the next chunk; the caller touches the file only
+    after ``wait``."""
+
+    def __init__(self, f: IO[bytes]):
+        self.f = f
+        self.pool: ThreadPoolExecutor | None = None
+        self.pending: Future | None = None
+
+    def write(self, *parts) -> None:
+        """Queue ``parts`` to be written once the write before has finished (raising its OSError)."""
+        self.wait()
+        if self.pool is None:
+            self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lstmtui-write")
+        self.pending = self.pool.submit(self._write, parts)
+
+    def _write(self, parts: tuple) -> None:
+        for part in parts:
+            self.f.write(part)
+
+    def wait(self) -> None:
+        """Wait for the write in flight, raising its OSError."""
+        pending, self.pending = self.pending, None
+        if pending is not None:
+            pending.result()
+
+    def close(self) -> None:
+        """Wait for the write in flight, ignoring its error, and stop the worker."""
+        try:
+            self.wait()
+        except OSError:
+            pass
+        finally:
+            if self.pool is not None:
+                self.pool.shutdown()
+                self.pool = None
+
+
 class _Spool:
     """Cleaned pieces on disk between the passes: a kind byte (1, 2 or 4 bytes a char), a length, the data."""
 
     def __init__(self, path: Path):
         self.path = path
         self.f: IO[bytes] | None = open(path, "w+b")  # noqa: SIM115 - closed by close()
+        self.behind = _WriteBehind(self.f)
         self.ok = True
 
     @classmethod
@@ -730,12 +801,19 @@ class _Spool:
         else:
             kind, data = 4, np.ascontiguousarray(piece, dtype="<u4")
         try:
-            self.f.write(bytes([kind]) + len(piece).to_bytes(8, "little"))
-            self.f.write(data)
-        except OSError:  # a full disk: pass 2 reads the corpus again instead
+            self.behind.write(bytes([kind]) + len(piece).to_bytes(8, "little"), data)
+        except OSError:  # a full disk (the write before this one): pass 2 reads the corpus again instead
+            self.ok = False
+
+    def drain(self) -> None:
+        """Finish the last write; ``ok`` is False if it failed."""
+        try:
+            self.behind.wait()
+        except OSError:
             self.ok = False
 
     def read(self, on_progress: Callable[[int], None]) -> Iterator[bytes | np.ndarray]:
+        self.behind.wait()
         self.f.flush()
         self.f.seek(0)
         done = 0
@@ -752,6 +830,7 @@ class _Spool:
 
     def close(self) -> None:
         if self.f is not None:
+            self.behind.close()
             self.f.close()
             self.f = None
         self.path.unlink(missing_ok=True)
@@ -767,17 +846,21 @@ class _NpyWriter:
         np.lib.format.write_array_header_1_0(
             self.f, {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": (n,)}
         )
+        self.behind = _WriteBehind(self.f)
 
     def write(self, arr: np.ndarray) -> None:
-        self.f.write(arr.tobytes())
+        self.behind.write(np.ascontiguousarray(arr).data)
 
     def finish(self) -> None:
+        self.behind.wait()
+        self.behind.close()
         self.f.flush()
         os.fsync(self.f.fileno())
         self.f.close()
         os.replace(self.tmp, self.path)
 
     def abort(self) -> None:
+        self.behind.close()
         self.f.close()
         self.tmp.unlink(missing_ok=True)
 
@@ -843,10 +926,12 @@ def load_corpus(
                     spool.write(piece, cleaner.last_counts)
         finally:
             file_hashes = hasher.finish()
+            if spool is not None:
+                spool.drain()
         n_chars = tally.n
         tick("reading", total, force=True)
         _check_size(n_chars, sources)
-        chosen, lut = _plan_vocab(tally.counts, cleaning, vocab, extend_vocab)
+        chosen, lut = _plan_vocab(tally.fold(cleaner.extra), cleaning, vocab, extend_vocab)
         if len(chosen) < 2 and vocab is None:
             raise CorpusError(
                 f"the corpus uses only one distinct character ({chosen.chars[0]!r}); "
@@ -859,7 +944,8 @@ def load_corpus(
                 return keep
             if spool is not None and spool.ok:
                 return spool.read(lambda done: tick("encoding", int(total * done / max(n_chars, 1))))
-            again = Cleaner(cleaning, trusted=not cleaner.dirty)  # skips the checks pass 1 found needless
+            # skips the checks pass 1 found needless; byte pieces must mean what they meant then
+            again = Cleaner(cleaning, trusted=not cleaner.dirty, extra=cleaner.extra)
             return _iter_corpus(sources, again, chunk_bytes, _done_counter(tick, total))
 
         if index is not None:
@@ -871,14 +957,15 @@ def load_corpus(
             if hit is not None:
                 tick("cache", total, force=True)
                 return _finish(hit[0], hit[1], sources, skipped, file_hashes, cleaning)
-            data = _encode_to_cache(cdir, key, sources, cleaning, pieces, lut, chosen, n_chars, tick, total)
+            data = _encode_to_cache(cdir, key, sources, cleaning, pieces, lut, cleaner.extra, chosen, n_chars, tick, total)
             if data is not None:
                 return _finish(data, chosen, sources, skipped, file_hashes, cleaning)
 
         # In memory: small corpora, stdin, or a cache that could not be written.
         out = np.empty(n_chars, dtype=chosen.dtype)
         pos = 0
-        encode = _Encoder(lut)
+        extra = cleaner.extra
+        encode = _Encoder(lut, extra)
         for piece in pieces():
             if pos + len(piece) > n_chars:
                 raise CorpusError(f"{_names(sources)} changed while being read; try again")
@@ -925,6 +1012,7 @@ def _encode_to_cache(
     cleaning: CleaningOptions,
     pieces: Callable[[], Iterable[bytes | np.ndarray]],
     lut: np.ndarray,
+    extra: Sequence[int],
     vocab: Vocab,
     n_chars: int,
     tick: _Progress,
@@ -938,7 +1026,7 @@ def _encode_to_cache(
         return None
     try:
         written = 0
-        encode = _Encoder(lut)
+        encode = _Encoder(lut, extra)
         for piece in pieces():
             writer.write(encode(piece))
             written += len(piece)

@@ -71,6 +71,29 @@ def test_stepping_matches_whole_sequence(input):
     assert len(text) == 60
 
 
+@pytest.mark.parametrize("stepper", [sampling._Stepper, sampling._CpuStepper])
+def test_both_steppers_match_the_network(stepper):
+    """The torch stepper (other devices) and the NumPy one (CPU) give the network's logits."""
+    m = make_model(layers=3, input="onehot")
+    text = "the cat sat on the mat, and then it slept."
+    ids = VOCAB.encode(text).astype(np.int64)
+    with torch.inference_mode():
+        full, _ = m(torch.from_numpy(ids)[None])
+    s = stepper(m)
+    for t, cid in enumerate(ids):
+        np.testing.assert_allclose(np.asarray(s.step(int(cid))), full[0, t].numpy(), atol=1e-5)
+
+
+def test_plain_sampling_follows_temperature_scaled_probabilities():
+    """The Gumbel-max draw of the plain path samples softmax(logits / T)."""
+    g = CharGenerator(make_model(), VOCAB, SamplingConfig(temperature=0.5, seed=9))
+    logits = np.log(np.array([0.4, 0.3, 0.2, 0.1] + [1e-12] * (len(CHARS) - 4))).astype(np.float32)
+    expected = np.exp(logits[:4] / 0.5) / np.exp(logits[:4] / 0.5).sum()
+    draws = np.bincount([g.choose(logits) for _ in range(10000)], minlength=len(CHARS))
+    np.testing.assert_allclose(draws[:4] / 10000, expected, atol=0.02)
+    assert draws[4:].sum() == 0
+
+
 def test_prime_fed_in_chunks_matches_one_call(model, monkeypatch):
     prime = ("it was the best of times, it was the worst of times.\n" * 20)[:1000]
     monkeypatch.setattr(sampling, "PRIME_CHUNK", 77)

@@ -181,11 +181,16 @@ class CharGenerator:
         self.generator = generator
         self._uniforms = np.empty(0)
         self._u_pos = 0
+        self._gumbels = np.empty((0, 0), dtype=np.float32)
+        self._g_pos = 0
         self.state = None
         self._logits: torch.Tensor | None = None  # logits for the next character
         self._pending: int | None = None           # chosen but not yet fed to the network
         self._x = torch.zeros((1, 1), dtype=torch.long, device=self.device)
-        self._stepper = _Stepper(self.model) if _Stepper.supports(self.model) else None
+        if _CpuStepper.supports(self.model):
+            self._stepper: _Stepper | None = _CpuStepper(self.model)
+        else:
+            self._stepper = _Stepper(self.model) if _Stepper.supports(self.model) else None
         cfg = self.config
         self._guarded = cfg.repetition_penalty != 1.0 or cfg.no_repeat_ngram > 0
         self._plain = not self._guarded and cfg.top_k == 0 and cfg.top_p >= 1.0
@@ -320,6 +325,18 @@ class CharGenerator:
         self._u_pos += 1
         return float(u)
 
+    def _gumbel(self) -> np.ndarray:
+        """One row of standard Gumbel noise per character, drawn from the generator in blocks."""
+        if self._g_pos >= len(self._gumbels):
+            u = torch.rand((_UNIFORM_BLOCK, self.vocab_size), generator=self.generator, dtype=torch.float64).numpy()
+            # u = 0 would be log(0): the smallest positive double gives the same -inf-like draw
+            np.maximum(u, np.finfo(np.float64).tiny, out=u)
+            self._gumbels = (-np.log(-np.log(u))).astype(np.float32)
+            self._g_pos = 0
+        row = self._gumbels[self._g_pos]
+        self._g_pos += 1
+        return row
+
     def filtered_logits(self, logits: np.ndarray) -> np.ndarray:
         """Apply the repetition guard, temperature, top-k and top-p to one step's logits."""
         cfg = self.config
@@ -349,16 +366,18 @@ class CharGenerator:
             z[order[keep:]] = -np.inf
         return z
 
-    def choose(self, logits: torch.Tensor) -> int:
+    def choose(self, logits: torch.Tensor | np.ndarray) -> int:
         """Pick the next character id from one step's logits under the configured method."""
         cfg = self.config
-        x = logits.numpy()
+        x = logits.numpy() if isinstance(logits, torch.Tensor) else logits
         if self._plain:
-            # the common case, kept to a handful of numpy calls: this runs once per character
+            # the common case, kept to three numpy calls: this runs once per character. The
+            # Gumbel-max trick draws from softmax(x / T) exactly: argmax(x / T + Gumbel noise).
             if cfg.temperature == 0:
                 return int(x.argmax())
-            p = np.exp((x - x.max()) * (1.0 / cfg.temperature), dtype=np.float64)
-            return self._draw(p)
+            z = np.multiply(x, 1.0 / cfg.temperature, dtype=np.float32)
+            z += self._gumbel()
+            return int(z.argmax())
         if not self._guarded and cfg.temperature > 0:
             # top-k / top-p without repetition guards: work on the sorted head only
             order = np.argsort(-x, kind="stable")
@@ -407,14 +426,29 @@ class CharGenerator:
             return
         stop = _StopWatch(self.config)
         chars = self.chars
-        stepper = self._stepper
-        on_cpu = self.device.type == "cpu"
         if length and self._logits is None:
             self.prime("")
+        stepper = self._stepper if isinstance(self._stepper, _CpuStepper) else None
+        if stepper is not None and not stop.active and not self.config.no_repeat_ngram:
+            # the common case with the per-character work inlined: one NumPy step and one choice
+            choose, step, history = self.choose, stepper.step_numpy, self.history
+            logits = self._logits
+            for _ in range(length):
+                pending = self._pending
+                if pending is not None:
+                    self._pending = None  # cleared first: a closed stream must not step twice
+                    logits = step(pending)
+                    self._logits = stepper.logits
+                cid = choose(logits)
+                self._pending = cid
+                history.append(cid)
+                self.emitted += 1
+                yield chars[cid]
+            return
         for _ in range(length):
             if self._pending is not None:
-                if stepper is not None and on_cpu:
-                    # the stepper's tensors need no autograd context: nothing in it requires grad
+                if stepper is not None:
+                    # the stepper's buffers need no autograd context: nothing in it requires grad
                     self._logits = stepper.step(self._pending)
                     self._pending = None
                 else:
@@ -549,6 +583,7 @@ class _StopWatch:
         self.stop_chars = set(config.stop_chars)
         self.tail = ""
         self.keep = max((len(s) for s in self.stops), default=0)
+        self.active = bool(self.stops or self.stop_chars)
 
     def hit(self, ch: str) -> bool:
         if ch in self.stop_chars:
@@ -563,11 +598,11 @@ class _Stepper:
     """One-character steps of a CharLSTM with preallocated buffers and folded weights.
 
     nn.LSTM called on a (1, 1) input spends a millisecond or more in per-call set-up on CPU; these
-    are the same equations as seven in-place ops per layer on views made once: the first layer's
+    are the same equations as a few in-place ops per layer on views made once: the first layer's
     input projection (embedding or one-hot times W_ih, plus both biases) is precomputed per
     character, deeper layers multiply one concatenated [W_ih | W_hh] by the adjacent
-    [h_below | h_own] slice of one hidden buffer, and gate rows are reordered to i, f, o, g so
-    one sigmoid and one tanh cover them.
+    [h_below | h_own] slice of one hidden buffer, and gate rows are reordered to i, f, o, g with
+    the i, f, o rows halved, so that one tanh covers every gate (sigmoid(x) = tanh(x/2)/2 + 1/2).
     """
 
     def __init__(self, model) -> None:
@@ -577,6 +612,8 @@ class _Stepper:
         dev, dtype = head.weight.device, torch.float32
         # PyTorch's gate order is i, f, g, o
         order = torch.cat([torch.arange(0, 2 * hh), torch.arange(3 * hh, 4 * hh), torch.arange(2 * hh, 3 * hh)]).to(dev)
+        half = torch.ones(4 * hh, device=dev, dtype=dtype)
+        half[: 3 * hh] = 0.5
 
         def w(name):
             return getattr(lstm, name).detach().to(dtype)
@@ -587,14 +624,14 @@ class _Stepper:
                 inputs = model.embedding.weight.detach().to(dtype) @ w("weight_ih_l0").T
             else:
                 inputs = w("weight_ih_l0").T  # a one-hot input selects a column of W_ih
-            table = (inputs + w("bias_ih_l0") + w("bias_hh_l0"))[:, order].contiguous()
-            self.rows = list(table.unbind(0))
-            self.weights = [w("weight_hh_l0")[order].contiguous()]
+            self.table = ((inputs + w("bias_ih_l0") + w("bias_hh_l0"))[:, order] * half).contiguous()
+            self.rows = list(self.table.unbind(0))
+            self.weights = [(w("weight_hh_l0")[order] * half[:, None]).contiguous()]
             self.biases = [None]
             for layer in range(1, layers):
                 cat = torch.cat([w(f"weight_ih_l{layer}"), w(f"weight_hh_l{layer}")], dim=1)
-                self.weights.append(cat[order].contiguous())
-                self.biases.append((w(f"bias_ih_l{layer}") + w(f"bias_hh_l{layer}"))[order].contiguous())
+                self.weights.append((cat[order] * half[:, None]).contiguous())
+                self.biases.append(((w(f"bias_ih_l{layer}") + w(f"bias_hh_l{layer}"))[order] * half).contiguous())
             self.head_w = head.weight.detach().to(dtype).contiguous()
             self.head_b = head.bias.detach().to(dtype).contiguous()
             self.hs = torch.zeros(layers * hh, device=dev, dtype=dtype)
@@ -632,13 +669,90 @@ class _Stepper:
         for layer in range(self.layers):
             bias = self.rows[cid] if layer == 0 else self.biases[layer]
             torch.addmv(bias, self.weights[layer], self.inputs[layer], out=gates)
-            sig.sigmoid_()
-            g.tanh_()
+            gates.tanh_()
+            sig.mul_(0.5).add_(0.5)
             c = self.c[layer]
             c.mul_(f).addcmul_(i, g)
             torch.tanh(c, out=tmp)
             torch.mul(o, tmp, out=self.h[layer])
         return torch.addmv(self.head_b, self.head_w, self.top, out=self.logits)
+
+
+_blas_limited = False
+
+
+def _single_threaded_blas() -> None:
+    """Keep NumPy's BLAS to one thread in this process (once).
+
+    A character step's products are a few hundred microseconds of memory-bound work: a second
+    BLAS thread saves little on an idle machine and, when training already keeps every core busy
+    (generating while the TUI trains), makes each step many times slower (measured with
+    scripts/measure_generation.py --compare under load: 1.65 ms a step with two BLAS threads
+    against 0.45 ms with one). Only NumPy's BLAS is limited; torch's threads are untouched.
+    """
+    global _blas_limited
+    if not _blas_limited:
+        _blas_limited = True
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=1, user_api="blas")
+
+
+class _CpuStepper(_Stepper):
+    """The stepper's equations in NumPy on the same (shared) buffers, for models on the CPU.
+
+    A torch op on a vector of a few hundred floats costs several microseconds of dispatch, NumPy's
+    about one, and a character step is a dozen of them per layer: measured side by side
+    (scripts/measure_generation.py --compare) the NumPy step takes about two thirds of the time.
+    """
+
+    def __init__(self, model) -> None:
+        super().__init__(model)
+        _single_threaded_blas()
+        n = lambda t: t.numpy()  # noqa: E731 - views: the torch buffers and these share memory
+        self.np_rows = [n(r) for r in self.rows]
+        self.np_weights = [n(t) for t in self.weights]
+        self.np_biases = [None] + [n(t) for t in self.biases[1:]]
+        self.np_head_w, self.np_head_b = n(self.head_w), n(self.head_b)
+        self.np_gates, self.np_tmp, self.np_logits = n(self.gates), n(self.tmp), n(self.logits)
+        self.np_h = [n(t) for t in self.h]
+        self.np_c = [n(t) for t in self.c]
+        self.np_inputs = [n(t) for t in self.inputs]
+        self.np_top = n(self.top)
+        hh = self.hidden
+        g = self.np_gates
+        self.np_sig, self.np_i, self.np_f, self.np_o, self.np_g = g[: 3 * hh], g[:hh], g[hh:2 * hh], g[2 * hh:3 * hh], g[3 * hh:]
+
+    @staticmethod
+    def supports(model) -> bool:
+        """Whether the model is a plain CharLSTM on the CPU."""
+        return _Stepper.supports(model) and model.head.weight.device.type == "cpu"
+
+    def step(self, cid: int) -> torch.Tensor:
+        """Advance one character; return the logits buffer (a tensor over the NumPy buffer)."""
+        self.step_numpy(cid)
+        return self.logits
+
+    def step_numpy(self, cid: int) -> np.ndarray:
+        """Advance one character; return the logits as the NumPy buffer (overwritten each step)."""
+        gates, sig, i, f, o, g, tmp = self.np_gates, self.np_sig, self.np_i, self.np_f, self.np_o, self.np_g, self.np_tmp
+        dot, add, mul, tanh = np.dot, np.add, np.multiply, np.tanh
+        for layer in range(self.layers):
+            dot(self.np_weights[layer], self.np_inputs[layer], out=gates)
+            add(gates, self.np_rows[cid] if layer == 0 else self.np_biases[layer], out=gates)
+            tanh(gates, out=gates)
+            mul(sig, 0.5, out=sig)
+            add(sig, 0.5, out=sig)
+            c = self.np_c[layer]
+            mul(c, f, out=c)
+            mul(i, g, out=tmp)
+            add(c, tmp, out=c)
+            tanh(c, out=tmp)
+            mul(o, tmp, out=self.np_h[layer])
+        logits = self.np_logits
+        dot(self.np_head_w, self.np_top, out=logits)
+        add(logits, self.np_head_b, out=logits)
+        return logits
 
 
 class _BatchStep:
@@ -657,7 +771,7 @@ class _BatchStep:
             gates[:, : 3 * hh], gates[:, :hh], gates[:, hh:2 * hh], gates[:, 2 * hh:3 * hh], gates[:, 3 * hh:]
         )
         self.wt = [w.t() for w in stepper.weights]
-        self.table = torch.stack(stepper.rows)
+        self.table = stepper.table
 
     def step(self, cids: torch.Tensor) -> torch.Tensor:
         """Advance every row by its character; return fresh logits (batch, vocab)."""
@@ -671,8 +785,8 @@ class _BatchStep:
                 gates.addmm_(h, self.wt[0])
             else:
                 torch.addmm(s.biases[layer], self.hs[:, (layer - 1) * hh:(layer + 1) * hh], self.wt[layer], out=gates)
-            self.sig.sigmoid_()
-            self.g.tanh_()
+            gates.tanh_()
+            self.sig.mul_(0.5).add_(0.5)
             c.mul_(self.f).addcmul_(self.i, self.g)
             torch.tanh(c, out=tmp)
             h.copy_(self.o * tmp)

@@ -24,6 +24,7 @@ import functools
 import re
 import unicodedata
 from dataclasses import asdict, dataclass, fields
+from typing import Sequence
 
 import numpy as np
 
@@ -40,6 +41,7 @@ _SAFE_CUT_RE = re.compile(r"[\n\t 0-9!\"#$%&()*+,\-/;<=>?@\[\\\]_{|}~]")
 _CUT_WINDOW = 1 << 16
 # Byte pieces hold one byte a character. Bytes 0x80-0x9F would be C1 controls, which cleaning
 # drops, so they are free to stand for up to 32 wider characters (see Cleaner.extra).
+BYTE_PIECES = (bytes, bytearray)
 EXTRA_BASE = 0x80
 EXTRA_SLOTS = 32
 _DROP = 0x01  # a control character, so the final translate deletes it along with real ones
@@ -104,7 +106,7 @@ def codepoints(s: str) -> np.ndarray:
     return np.frombuffer(s.encode("utf-32-le"), dtype="<u4")
 
 
-# A cleaned "piece" of text is ``bytes`` with one byte a character (the common case, handled by fast
+# A cleaned "piece" of text is ``bytes`` (or a ``bytearray``: see BYTE_PIECES) with one byte a character (the common case, handled by fast
 # bytes methods): a byte below 0x80 or from 0xA0 is that code point, and a byte in 0x80-0x9F is the
 # wider character ``Cleaner.extra[byte - 0x80]``. Other text is a uint32 array of code points.
 
@@ -128,16 +130,22 @@ class Cleaner:
         # list of an earlier one (reading the same corpus again) keeps it as it is.
         self.extra: list[int] = [] if extra is None else extra
         self._frozen = extra is not None
-        self._byte_of: dict[str, int] = {}  # raw character -> its byte in a piece; _DROP to delete
-        self._seen = b""  # byte values in pieces from utf8() so far (never a control)
+        self._byte_of: dict[int, int] = {}  # raw code point -> its byte in a piece; _DROP to delete
+        self._skip = bytes(range(0x80, 0x100))  # for utf8(): non-ASCII, and ASCII seen so far (never a control)
 
-    def utf8(self, data: bytes) -> bytes | None:
+    def utf8(self, data: bytes) -> bytes | bytearray | None:
         """Clean newline-terminated UTF-8 without decoding it to str; None when it needs ``__call__``."""
         self.last_counts = None
-        if b"\r" in data:  # CR and LF are ASCII, never inside a multi-byte character
+        # CR, LF and A-Z are ASCII, never inside a multi-byte character, so bytes methods do.
+        if b"\r" in data:
             data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        if self.c.lowercase:
+            data = data.translate(_ASCII_LOWER)
+        # One scan finds controls (rare) and the ASCII characters not seen before, for _Tally:
+        # what survives deleting every non-ASCII byte and every ASCII byte value seen so far.
+        fresh = set(data.translate(None, self._skip))
         if data.isascii():
-            return self._finish_bytes(data)
+            return self._finish(data, fresh, ())
         a = np.frombuffer(data, dtype=np.uint8)
         high = np.flatnonzero(a >= 0x80)
         hb = a[high]
@@ -158,48 +166,37 @@ class Cleaner:
             wide = hb.tobytes().decode("utf-8")
         except UnicodeDecodeError:
             return None  # the str path reports the error with its offset
+        cps = np.frombuffer(wide.encode("utf-32-le"), dtype="<u4")
+        present = np.flatnonzero(np.bincount(cps))  # distinct characters, faster than set(wide)
         byte_of = self._byte_of
-        present = set(wide)
-        for ch in sorted(present.difference(byte_of)):
-            code = self._code_for(ch)
-            if code is None:
-                return None
-            byte_of[ch] = code
-        if len(present) == 1:
-            codes = byte_of[wide[0]]
-        else:
-            keys = sorted(present)
-            order = np.array([ord(k) for k in keys], dtype=np.uint32)
-            table = np.array([byte_of[k] for k in keys], dtype=np.uint8)
-            cps = np.frombuffer(wide.encode("utf-32-le"), dtype="<u4")
-            codes = table[np.searchsorted(order, cps)]
-        buf = a.copy()
-        buf[cont] = _DROP
-        buf[lead] = codes
+        for cp in present.tolist():
+            if cp not in byte_of:
+                code = self._code_for(chr(cp))
+                if code is None:
+                    return None
+                byte_of[cp] = code
+        table = np.zeros(int(present[-1]) + 1, dtype=np.uint8)
+        wide_codes = [byte_of[cp] for cp in present.tolist()]
+        table[present] = wide_codes
+        buf = bytearray(data)  # a bytearray piece saves the copy a bytes result would need
+        view = np.frombuffer(buf, dtype=np.uint8)
+        view[cont] = _DROP
+        view[lead] = table[cps]
         # Deleting one byte value with replace copies the runs between them, several times faster
         # than translate's byte-by-byte deletion.
-        return self._finish_bytes(buf.tobytes().replace(bytes([_DROP]), b""))
+        return self._finish(buf.replace(bytes([_DROP]), b""), fresh, wide_codes)
 
-    def _finish_bytes(self, b: bytes) -> bytes:
-        """Lowercase ASCII if asked and drop ASCII controls; note which byte values are new for _Tally."""
-        if self.c.lowercase:
-            b = b.translate(_ASCII_LOWER)
-        if self.c.min_char_count:  # _Tally needs real counts and makes them itself
-            return b.translate(None, _ASCII_CONTROLS)
-        # One scan both finds controls (rare) and tells _Tally which characters are new, so it
-        # need not scan the piece again: what survives deleting the byte values seen before.
-        fresh = b.translate(None, self._seen)
-        present = np.zeros(0, dtype=np.int64)
-        if fresh:
-            new = set(fresh)
-            if not new.isdisjoint(_ASCII_CONTROLS):
-                b = b.translate(None, _ASCII_CONTROLS)
-                new.difference_update(_ASCII_CONTROLS)
-            if new:
-                self._seen += bytes(sorted(new))
-                present = np.zeros(256, dtype=np.int64)
-                present[list(new)] = 1
-        self.last_counts = present
+    def _finish(self, b: bytes | bytearray, fresh: set[int], wide_codes: Sequence[int]) -> bytes | bytearray:
+        """Drop ASCII controls if ``fresh`` (the new ASCII values) has any; give _Tally the new characters."""
+        if not fresh.isdisjoint(_ASCII_CONTROLS):
+            b = b.translate(None, _ASCII_CONTROLS)
+            fresh = fresh.difference(_ASCII_CONTROLS)
+        self._skip += bytes(sorted(fresh))
+        if not self.c.min_char_count:  # else _Tally needs real counts and makes them itself
+            present = np.zeros(256, dtype=np.int64)
+            present[list(fresh)] = 1
+            present[[c for c in wide_codes if c != _DROP]] = 1
+            self.last_counts = present
         return b
 
     def _code_for(self, ch: str) -> int | None:

@@ -51,6 +51,7 @@ from typing import IO, Callable, Iterable, Iterator, Sequence
 import numpy as np
 
 from lstmtui.core.cleaning import (
+    BYTE_PIECES,
     EXTRA_BASE,
     MAX_CODEPOINT,
     Cleaner,
@@ -555,7 +556,7 @@ class _Tally:
                 if not self.need_counts:
                     self.seen_low = np.flatnonzero(self.counts[:256]).astype(np.uint8).tobytes()
             return
-        if isinstance(piece, bytes):
+        if isinstance(piece, BYTE_PIECES):
             if not self.need_counts:
                 piece = piece.translate(None, self.seen_low)  # what is left is new
                 if not piece:
@@ -617,7 +618,7 @@ class _Encoder:
         self.table = self.low.tobytes() if lut.dtype == np.uint8 else None
 
     def __call__(self, piece: bytes | np.ndarray) -> np.ndarray:
-        if isinstance(piece, bytes):
+        if isinstance(piece, BYTE_PIECES):
             if self.table is not None:
                 return np.frombuffer(piece.translate(self.table), dtype=np.uint8)
             return self.low[np.frombuffer(piece, dtype=np.uint8)]
@@ -794,7 +795,7 @@ class _Spool:
     def write(self, piece: bytes | np.ndarray, counts: np.ndarray | None) -> None:
         if not self.ok:
             return
-        if isinstance(piece, bytes):
+        if isinstance(piece, BYTE_PIECES):
             kind, data = 1, piece
         elif counts is not None and counts.size <= 0x10000:  # every code point fits in 16 bits
             kind, data = 2, piece.astype("<u2")

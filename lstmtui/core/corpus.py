@@ -82,7 +82,7 @@ __all__ = [
 
 UNKNOWN_CHAR = "\ufffd"  # the Unicode replacement character: rare characters become this one
 MIN_CHARS = 2  # fewer characters than this cannot give even one (input, target) pair
-CHUNK_BYTES = 16 << 20  # raw bytes read per chunk; tests lower it to exercise chunk boundaries
+CHUNK_BYTES = 4 << 20  # raw bytes a chunk (tests lower it to exercise boundaries); 16 MB measured slower, and peaks higher
 CACHE_MIN_BYTES = 4 << 20  # smaller corpora are prepared in memory, faster than touching a cache
 CACHE_FORMAT = 1
 SNIFF_BYTES = 8192

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Measure corpus preparation: MB/s and peak RSS for a cold load, and the time of a cached re-load.
 
-    python scripts/measure_corpus.py FILE [--mb 200] [--kind latin1|bmp|astral]
+    python scripts/measure_corpus.py FILE [--mb 200] [--kind latin1|bmp|astral|bench]
         FILE is created from the sample prose if absent: latin1 = some accented words (every
-        character below U+0100), bmp = curly quotes and dashes too, astral = CJK words and emoji
+        character below U+0100), bmp = curly quotes and dashes too, astral = CJK words and emoji;
+        bench = the generated text `lstmtui bench` prepares (--mb 1000 is its 1 GB)
 
 Run each measurement in a fresh process so the peak RSS is that of one load.
 """
@@ -25,6 +26,11 @@ sys.path.insert(0, str(REPO))
 
 def make(path: Path, mb: int, kind: str) -> None:
     """Write about ``mb`` MB of the sample prose with non-ASCII characters of the given kind."""
+    if kind == "bench":
+        from lstmtui.core.bench import write_generated_corpus
+
+        write_generated_corpus(path, mb * 10**6)
+        return
     base = (REPO / "sample_corpora" / "prose.txt").read_text("utf-8")
     text = base.replace("Rosa", "Rosá").replace("Edith", "Édith")
     if kind == "bmp":
@@ -38,6 +44,17 @@ def make(path: Path, mb: int, kind: str) -> None:
         while written < mb << 20:
             f.write(block)
             written += len(block)
+
+
+def peak_rss_mb() -> float:
+    """This process image's peak RSS: VmHWM, since ru_maxrss can carry the parent's from the fork."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def one(path: str, cache: str) -> dict:
@@ -56,7 +73,7 @@ def one(path: str, cache: str) -> dict:
         "MB_per_s": round(size / dt / 1e6, 1),
         "cpu_s": round(cpu, 3),  # all threads; the machine may be shared, so wall time varies
         "MB_per_cpu_s": round(size / max(cpu, 1e-9) / 1e6, 1),
-        "peak_rss_MB": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_MB": round(peak_rss_mb(), 1),
         "n_chars": c.provenance["n_chars"],
         "vocab": len(c.vocab),
         "dtype": str(c.data.dtype),
@@ -70,7 +87,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("file")
     p.add_argument("--mb", type=int, default=200)
-    p.add_argument("--kind", choices=("latin1", "bmp", "astral"), default="latin1")
+    p.add_argument("--kind", choices=("latin1", "bmp", "astral", "bench"), default="latin1")
     p.add_argument("--child", nargs=1, metavar="CACHE", help=argparse.SUPPRESS)
     a = p.parse_args()
     if a.child:

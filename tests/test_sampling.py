@@ -101,6 +101,17 @@ def test_prime_fed_in_chunks_matches_one_call(model, monkeypatch):
     np.testing.assert_allclose(g.next_probs().double(), full_probs(model, prime), atol=1e-5)
 
 
+def test_prime_chunks_come_in_few_lengths():
+    """Primes of every length from 1 to 3000 use only power-of-two pieces (few oneDNN shapes)."""
+    lengths = set()
+    for n in range(1, 3001):
+        pieces = list(sampling._chunks(n, 1024))
+        assert pieces[0][0] == 0 and pieces[-1][1] == n
+        assert all(a[1] == b[0] for a, b in zip(pieces, pieces[1:]))
+        lengths |= {stop - start for start, stop in pieces}
+    assert lengths == {2**k for k in range(11)}
+
+
 def test_long_prime_100kb(model):
     prime = ("to be or not to be, that is the question.\n" * 2500)[:100_000]
     g = gen(model, prime=prime, temperature=0.8, seed=1)

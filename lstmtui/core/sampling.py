@@ -253,8 +253,8 @@ class CharGenerator:
     @torch.inference_mode()
     def _feed_ids(self, ids: list[int], record: bool = True) -> None:
         model = self.model
-        for start in range(0, len(ids), PRIME_CHUNK):
-            chunk = torch.tensor([ids[start:start + PRIME_CHUNK]], dtype=torch.long, device=self.device)
+        for start, stop in _chunks(len(ids), PRIME_CHUNK):
+            chunk = torch.tensor([ids[start:stop]], dtype=torch.long, device=self.device)
             if self._stepper is not None:
                 # only the last position's logits are needed: skip the head for the rest
                 out, state = model.lstm(model.encode_input(chunk), self.state)
@@ -566,6 +566,25 @@ class CharGenerator:
             self._pending = None
         for i in range(yielded, length):
             yield int(tokens[best, i])
+
+
+def _chunks(n: int, largest: int) -> Iterator[tuple[int, int]]:
+    """(start, stop) pieces of n items: ``largest`` at a time, then the rest in powers of two.
+
+    oneDNN keeps a compiled LSTM primitive per sequence length (about 0.45 MB each, up to its
+    cache's capacity); a prime of any length then uses a dozen lengths in all instead of a new one
+    each time the text grows, which is what re-priming after a settings change does.
+    """
+    start = 0
+    while n - start >= largest:
+        yield start, start + largest
+        start += largest
+    size = largest
+    while start < n:
+        while size > n - start:
+            size //= 2
+        yield start, start + size
+        start += size
 
 
 def _nucleus_count(p_sorted: np.ndarray, top_p: float) -> int:

@@ -25,12 +25,17 @@ CANDIDATES: tuple[tuple[int, int], ...] = ((1, 128), (2, 128), (2, 192), (2, 256
 # Characters of training per parameter a model needs within the budget to beat the next smaller one;
 # set from `lstmtui bench`-style runs on tinyshakespeare (see docs/performance.md).
 CHARS_PER_PARAM = 8.0
-# Short budgets: smaller batches (more updates) and a higher peak LR reached a lower validation loss
-# in 2-minute runs on tinyshakespeare (2x128, 1 thread): batch 64 2.06, batch 32 1.93, and batch 32
-# with lr 4e-3 1.79 nats. Applied while a budget allows fewer than LONG_RUN_STEPS updates.
-SHORT_BATCH = 32
+# Short budgets: smaller batches, shorter BPTT windows (state is carried between them) and a higher
+# peak LR make more updates of the same characters, which wins while the budget is short. 2-minute
+# runs on tinyshakespeare (2x128, 1 thread): batch 64 2.06, batch 32 1.93, batch 32 with lr 4e-3
+# 1.79 nats; at an equal 5.5M training characters (2x128, lr 4e-3): seq 128 batch 32 1.637, seq 64
+# batch 32 1.575, seq 64 batch 16 1.550; and `lstmtui bench --only quality --minutes 5`: seq 64
+# batch 32 1.500, seq 64 batch 16 1.477 nats (both 2x192). Applied while a budget allows fewer than
+# LONG_RUN_STEPS updates.
+SHORT_BATCH = 16
 SHORT_LR = 4e-3
-LONG_RUN_STEPS = 20_000
+SHORT_SEQ = 64
+LONG_RUN_STEPS = 50_000
 # Share of the budget spent training (the rest: evaluation, samples, the end-of-run validation).
 TRAIN_SHARE = 0.9
 # Time steps per step of the thread comparison: only the ratio of two timings counts, so keep it cheap.
@@ -157,7 +162,7 @@ def plan(config: TrainConfig, corpus_chars: int, budget_s: float, device: torch.
 
 def _plan_sizes(cfg: TrainConfig, config: TrainConfig, corpus_chars: int, budget_s: float, device, vocab_size: int,
                 fixed: set[str], sizes, measure) -> TrainConfig:
-    short = {"batch": SHORT_BATCH, "lr": SHORT_LR}
+    short = {"batch": SHORT_BATCH, "lr": SHORT_LR, "seq_len": SHORT_SEQ}
     for key, value in short.items():
         if key not in fixed:
             cfg = replace(cfg, **{key: value})

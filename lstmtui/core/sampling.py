@@ -575,11 +575,7 @@ def _chunks(n: int, largest: int) -> Iterator[tuple[int, int]]:
     cache's capacity); a prime of any length then uses a dozen lengths in all instead of a new one
     each time the text grows, which is what re-priming after a settings change does.
     """
-    start = 0
-    while n - start >= largest:
-        yield start, start + largest
-        start += largest
-    size = largest
+    start, size = 0, largest
     while start < n:
         while size > n - start:
             size //= 2

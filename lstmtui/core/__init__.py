@@ -10,3 +10,9 @@ import os
 # after `import torch` too, as long as no LSTM has run yet. A user's own setting wins.
 ONEDNN_CACHE_CAPACITY = 32
 os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", str(ONEDNN_CACHE_CAPACITY))
+
+# Worker threads (the TUI trains in one) allocate from glibc's main heap, so the training loop can
+# reuse its buffers instead of page-faulting them in every step (core/heap.py).
+from lstmtui.core.heap import use_one_arena  # noqa: E402
+
+use_one_arena()

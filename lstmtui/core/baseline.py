@@ -17,6 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from lstmtui.core.heap import keep_step_buffers
 from lstmtui.core.config import ModelConfig
 from lstmtui.core.model import CharLSTM
 
@@ -32,6 +33,7 @@ class BaselineTrainer:
     def __init__(self, train: np.ndarray, vocab_size: int, *, hidden: int = 256, layers: int = 2,
                  window: int = WINDOW, stride: int = STRIDE, batch: int = BATCH, lr: float = LR, seed: int = 1337) -> None:
         torch.manual_seed(seed)
+        keep_step_buffers()  # as lstmtui's own training does, so the comparison is like for like
         self.train = np.asarray(train)
         self.window, self.batch = window, batch
         self.starts = np.arange(0, len(self.train) - window, stride, dtype=np.int64)

@@ -25,6 +25,7 @@ from lstmtui.core import checkpoint
 from lstmtui.core.batching import StreamBatcher
 from lstmtui.core.config import TrainConfig, estimate_training_bytes
 from lstmtui.core.device import describe, pick_device, set_threads
+from lstmtui.core.heap import keep_step_buffers
 from lstmtui.core.errors import ConfigError, LstmtuiError, ProfileError
 from lstmtui.core.events import (
     CheckpointEvent,
@@ -265,6 +266,7 @@ class TrainingSession:
             )
         corpus = self.corpus
         self._vocab = corpus.vocab
+        keep_step_buffers()  # before the planner times steps: it should time the real thing
         if not resuming and cfg.time_budget_s > 0 and "time_budget_s" in self.overrides:
             # --time-budget typed for a new model: size it for this machine; typed options are kept.
             from lstmtui.core.budget import plan

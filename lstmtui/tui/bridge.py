@@ -7,8 +7,6 @@ floods the UI. Rare events (state, eval, samples, saves, failures) are posted at
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import threading
 import time
 from pathlib import Path
@@ -17,9 +15,10 @@ from typing import Any, Callable
 from textual.worker import get_current_worker
 
 from lstmtui.core.events import PrepareEvent, StepEvent
+from lstmtui.core.heap import release_free_heap
 from lstmtui.tui.messages import GeneratedText, GenerationEnded, SessionReady, TrainingEnded, TrainingUpdate
 
-METRIC_INTERVAL_S = 0.2  # at most 5 metric updates a second: plenty to read, light on the GIL
+METRIC_INTERVAL_S = 0.5  # at most 2 metric updates a second: plenty to read, and the UI thread stays light
 TEXT_INTERVAL_S = 1 / 30  # at most ~30 text updates a second
 STOP_GRACE_S = 15.0  # how long a cancelled worker waits for the session's final save
 
@@ -212,24 +211,6 @@ def generate_worker(post: Callable[[Any], Any], run: int, state: GenerationState
         post(GenerationEnded(run, "failed", str(exc) or type(exc).__name__))
     finally:
         release_free_heap()
-
-
-_libc: Any = None
-
-
-def release_free_heap() -> None:
-    """Return the C heap's free pages to the OS (glibc's malloc_trim); a no-op elsewhere."""
-    # A prime or a training session frees megabytes of torch buffers in its own thread's malloc
-    # arena, and glibc keeps them resident: in a running app a trim released 35-65 MB of them.
-    global _libc
-    if _libc is None:
-        try:
-            _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-            _libc.malloc_trim.argtypes = [ctypes.c_size_t]
-        except (OSError, AttributeError):
-            _libc = False
-    if _libc:
-        _libc.malloc_trim(0)
 
 
 def _copied_share(memo: Callable[[], Any] | None, state: GenerationState) -> float | None:

@@ -114,7 +114,8 @@ class GenerationPanel(Vertical):
         line.append(f" · {self.status}", style=style)
         if self.memorised is not None:
             line.append(f" · copied {self.memorised:.0%}")
-        self.query_one("#gen-settings", Static).update(line)
+        # One line of fixed height: no layout pass (it was most of a settings key's cost while training).
+        self.query_one("#gen-settings", Static).update(line, layout=False)
 
     def start_text(self, seed: str) -> None:
         """Clear the output and show the seed."""

@@ -5,13 +5,14 @@ that trains the same model on random data for --steps steps and reports the medi
 and the minor page faults taken. The two settings alternate for --rounds rounds, so a burst of load
 elsewhere on the machine hits both; the ratio of the medians is the figure to read.
 
-Usage: .venv/bin/python scripts/measure_heap.py [--hidden 256] [--batch 64] [--seq 128] [--rounds 3] [--steps 12]
+Usage: .venv/bin/python scripts/measure_heap.py [--hidden 256] [--batch 64] [--seq 128] [--rounds 3] [--steps 12] [--threads N]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -25,9 +26,11 @@ import torch, torch.nn.functional as F
 from lstmtui.core.config import TrainConfig
 from lstmtui.core.heap import keep_step_buffers
 from lstmtui.core.model import CharLSTM
-keep, hidden, batch, seq, steps = sys.argv[1] == "1", *map(int, sys.argv[2:6])
+keep, hidden, batch, seq, steps, threads = sys.argv[1] == "1", *map(int, sys.argv[2:7])
 if keep:
     assert keep_step_buffers(), "mallopt refused"
+if threads:
+    torch.set_num_threads(threads)
 torch.manual_seed(0)
 cfg = TrainConfig(hidden=hidden, batch=batch, seq_len=seq)
 model = CharLSTM(cfg.model_config(65)).train()
@@ -53,8 +56,12 @@ print(json.dumps({"chars_per_s": batch * seq / statistics.median(times), "faults
 
 
 def run(keep: bool, args: argparse.Namespace) -> dict:
+    env = dict(os.environ)
+    if not keep:
+        env["LSTMTUI_HEAP"] = "glibc"  # not even the one-arena setting lstmtui.core makes on import
     out = subprocess.run([sys.executable, "-c", CHILD, "1" if keep else "0", str(args.hidden), str(args.batch),
-                          str(args.seq), str(args.steps)], capture_output=True, text=True, check=True, cwd=REPO)
+                          str(args.seq), str(args.steps), str(args.threads)], capture_output=True, text=True,
+                         check=True, cwd=REPO, env=env)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -65,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seq", type=int, default=128)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=12)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (default: torch's choice)")
     args = parser.parse_args(argv)
     results: dict[str, list[dict]] = {"glibc default": [], "lstmtui": []}
     for _ in range(args.rounds):

@@ -26,8 +26,7 @@ keep = sys.argv[1] == "1"
 out = {}
 
 def train():
-    if keep:
-        out["kept"] = keep_step_buffers()
+    out["kept"] = keep_step_buffers()
     torch.manual_seed(0)
     cfg = TrainConfig(hidden=256, batch=64, seq_len=128)
     model = CharLSTM(cfg.model_config(65)).train()
@@ -53,6 +52,8 @@ print(json.dumps(out))
 
 def faults(keep: bool) -> dict:
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    if not keep:
+        env["LSTMTUI_HEAP"] = "glibc"  # glibc's own behaviour, one arena per thread included
     out = subprocess.run([sys.executable, "-c", STEPS_SCRIPT, "1" if keep else "0"], env=env, capture_output=True,
                          text=True, timeout=300, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -62,6 +63,7 @@ def faults(keep: bool) -> dict:
 def test_training_steps_in_a_worker_thread_reuse_their_buffers():
     default, kept = faults(False), faults(True)
     assert kept["kept"] is True
+    assert default["kept"] is False  # LSTMTUI_HEAP=glibc turns the settings off
     # glibc's default maps and unmaps each large buffer every step (tens of thousands of faults);
     # kept, a step touches pages it already has.
     assert default["faults_per_step"] > 20_000, default

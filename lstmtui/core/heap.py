@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
 import sys
 from typing import Any
 
@@ -41,7 +42,8 @@ def _glibc() -> Any:
     global _libc
     if _libc is None:
         _libc = False
-        if sys.platform.startswith("linux"):
+        # LSTMTUI_HEAP=glibc leaves glibc's own heap behaviour alone (and is how it is measured).
+        if sys.platform.startswith("linux") and os.environ.get("LSTMTUI_HEAP", "").lower() != "glibc":
             try:
                 lib = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
                 lib.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]

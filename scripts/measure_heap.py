@@ -37,7 +37,6 @@ model = CharLSTM(cfg.model_config(65)).train()
 opt = torch.optim.Adam(model.parameters(), 2e-3)
 x, y = torch.randint(0, 65, (batch, seq)), torch.randint(0, 65, (batch, seq))
 times = []
-faults0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 for i in range(steps + 2):
     t = time.perf_counter()
     logits, _ = model(x)

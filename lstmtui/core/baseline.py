@@ -17,8 +17,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from lstmtui.core.heap import keep_step_buffers
 from lstmtui.core.config import ModelConfig
+from lstmtui.core.heap import keep_step_buffers
 from lstmtui.core.model import CharLSTM
 
 WINDOW = 40

@@ -25,7 +25,6 @@ from lstmtui.core import checkpoint
 from lstmtui.core.batching import StreamBatcher
 from lstmtui.core.config import TrainConfig, estimate_training_bytes
 from lstmtui.core.device import describe, pick_device, set_threads
-from lstmtui.core.heap import keep_step_buffers
 from lstmtui.core.errors import ConfigError, LstmtuiError, ProfileError
 from lstmtui.core.events import (
     CheckpointEvent,
@@ -40,6 +39,7 @@ from lstmtui.core.events import (
     StepEvent,
     WarningEvent,
 )
+from lstmtui.core.heap import keep_step_buffers
 from lstmtui.core.model import CharLSTM
 
 LN2 = math.log(2.0)

@@ -86,6 +86,8 @@ def test_run_bench_tiny(shakespeare_or_sample, tmp_path):
     assert 0 < rows["baseline val loss after 0.02 min"]["value"] < 6
     assert "time to baseline's best loss" in rows
     assert rows["default model chars/s"]["value"] > 0
+    first = rows["default model first char"]
+    assert first["value"] > 0 and "median of 5" in first["detail"] and "first prime of this length" in first["detail"]
     assert rows["peak RSS preparing corpus"]["value"] > 0
     assert rows["corpus preparation rate"]["value"] > 0
     json.dumps(results, default=str)

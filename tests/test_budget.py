@@ -69,3 +69,16 @@ def test_real_plan_on_a_tiny_budget():
     cfg = budget.plan(TrainConfig(batch=4, seq_len=16), 50_000, 5, vocab_size=20, sizes=[(1, 16), (1, 32)])
     assert (cfg.layers, cfg.hidden) in [(1, 16), (1, 32)]
     assert cfg.time_budget_s <= 5
+
+
+def test_dropout_grows_with_passes_over_the_corpus():
+    assert budget.planned_dropout(1) == budget.planned_dropout(budget.DROPOUT_EPOCHS - 0.1) == 0.0
+    values = [budget.planned_dropout(e) for e in (4, 6, 8, 10, 50)]
+    assert values == sorted(values) and 0 < values[0] and values[-1] == budget.MAX_DROPOUT
+
+
+def test_a_long_budget_on_a_small_corpus_gets_dropout():
+    cfg = budget.plan(TrainConfig(), 200_000, 3600, vocab_size=65, measure=fake_speed)
+    assert cfg.dropout == budget.MAX_DROPOUT
+    short = budget.plan(TrainConfig(), 50_000_000, 60, vocab_size=65, measure=fake_speed)
+    assert short.dropout == 0.0

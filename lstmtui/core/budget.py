@@ -22,9 +22,17 @@ from lstmtui.core.model import CharLSTM
 
 # (layers, hidden), smallest first.
 CANDIDATES: tuple[tuple[int, int], ...] = ((1, 128), (2, 128), (2, 192), (2, 256), (2, 384), (2, 512), (3, 512))
-# Characters of training per parameter a model needs within the budget to beat the next smaller one;
-# set from `lstmtui bench`-style runs on tinyshakespeare (see docs/performance.md).
-CHARS_PER_PARAM = 8.0
+# Characters of training per parameter a model needs within the budget to beat the next smaller one
+# (with the dropout below). Equal-time runs on tinyshakespeare (1 thread each, two at once, batch 16
+# x seq 64, lr 4e-3, 11 minutes): 2x384 with dropout 0.25 reached 1.436 nats on 4.3M characters (2.3
+# per parameter) where 2x256 plateaued at 1.465 on 9.0M (10.7 per parameter) with dropout 0.1 or 0.3
+# alike, and 3x256 reached 1.495 on 5.6M. The earlier value, 8, was set from runs without dropout.
+CHARS_PER_PARAM = 3.0
+# Dropout for a run that makes DROPOUT_EPOCHS or more passes over the corpus: DROPOUT_PER_EPOCH per
+# pass, at most MAX_DROPOUT. Fewer passes: none (too few to overfit; the masks cost ~4% of a step).
+DROPOUT_EPOCHS = 4
+DROPOUT_PER_EPOCH = 0.03
+MAX_DROPOUT = 0.3
 # Short budgets: smaller batches, shorter BPTT windows (state is carried between them) and a higher
 # peak LR make more updates of the same characters, which wins while the budget is short. 2-minute
 # runs on tinyshakespeare (2x128, 1 thread): batch 64 2.06, batch 32 1.93, batch 32 with lr 4e-3
@@ -180,9 +188,7 @@ def _plan_sizes(cfg: TrainConfig, config: TrainConfig, corpus_chars: int, budget
     # Enough epochs that the budget, not the epoch count, ends training (the LR decays by time).
     updates["epochs"] = max(1, math.ceil(epochs_needed * 1.5) + 1)
     updates["warmup_steps"] = int(min(config.warmup_steps, max(2, steps * 0.05)))
-    if epochs_needed < 10:
-        # Too few passes to overfit: dropout would only slow learning (and its masks cost ~6% of a step).
-        updates["dropout"] = 0.0
+    updates["dropout"] = planned_dropout(epochs_needed)
     if steps > LONG_RUN_STEPS:
         # A long budget: the usual batch and LR, whose GEMMs are more efficient, lose nothing in updates.
         for key in short:
@@ -192,6 +198,13 @@ def _plan_sizes(cfg: TrainConfig, config: TrainConfig, corpus_chars: int, budget
         if key not in fixed:
             cfg = replace(cfg, **{key: value})
     return cfg
+
+
+def planned_dropout(epochs: float) -> float:
+    """The dropout a run of ``epochs`` passes over its corpus gets from the planner."""
+    if epochs < DROPOUT_EPOCHS:
+        return 0.0
+    return round(min(MAX_DROPOUT, DROPOUT_PER_EPOCH * epochs), 2)
 
 
 def describe(config: TrainConfig) -> str:

@@ -23,7 +23,9 @@ pytestmark = pytest.mark.timeout(180)
 
 @pytest.fixture
 def corpus(tmp_path):
-    return write_corpus(tmp_path / "tiny.txt")
+    # 400 KB: an epoch (and its saves) every few seconds even on a fast machine, so a run outlasts
+    # the test and a requested save is not pushed out of the app's last 20 by epoch and best saves
+    return write_corpus(tmp_path / "tiny.txt", size=400_000)
 
 
 def no_training_threads() -> list[str]:
@@ -31,7 +33,7 @@ def no_training_threads() -> list[str]:
 
 
 def test_trains_live_pauses_resumes_generates_and_quits_cleanly(corpus, lstmtui_home):
-    app = LstmtuiApp(AppOptions(corpus_paths=[str(corpus)], config=tiny_config(epochs=50)))
+    app = LstmtuiApp(AppOptions(corpus_paths=[str(corpus)], config=tiny_config(epochs=50, eval_every=0)))
     seen: dict = {}
 
     async def run():
@@ -86,7 +88,7 @@ def test_trains_live_pauses_resumes_generates_and_quits_cleanly(corpus, lstmtui_
 
 
 def test_quit_asks_while_training(corpus):
-    app = LstmtuiApp(AppOptions(corpus_paths=[str(corpus)], config=tiny_config(epochs=50)))
+    app = LstmtuiApp(AppOptions(corpus_paths=[str(corpus)], config=tiny_config(epochs=50, eval_every=0)))
 
     async def run():
         async with app.run_test(size=(80, 24)) as pilot:

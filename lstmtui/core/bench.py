@@ -12,6 +12,7 @@ import json
 import math
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -353,8 +354,7 @@ def generation_section(models: list[tuple[str, Any]], vocab, prime: str, chars: 
         log(f"generation: {name}")
         generation_speed(model, vocab, prime[:64], chars=50)  # warm-up: first-call allocations
         cold = generation_speed(model, vocab, prime, chars=50)["first_char_s"]
-        firsts = sorted(generation_speed(model, vocab, prime, chars=20)["first_char_s"] for _ in range(repeats))
-        first = firsts[len(firsts) // 2]
+        first = statistics.median(generation_speed(model, vocab, prime, chars=20)["first_char_s"] for _ in range(repeats))
         res = generation_speed(model, vocab, prime, chars=chars)
         default = i == 0
         rows.append(row("generation", f"{name} chars/s", res["chars_per_s"], "chars/s", f"{res['chars']} chars",

@@ -82,3 +82,11 @@ def test_a_long_budget_on_a_small_corpus_gets_dropout():
     assert cfg.dropout == budget.MAX_DROPOUT
     short = budget.plan(TrainConfig(), 50_000_000, 60, vocab_size=65, measure=fake_speed)
     assert short.dropout == 0.0
+
+
+def test_mid_epoch_checks_of_a_budgeted_run_read_a_slice_unless_typed():
+    cfg = budget.plan(TrainConfig(), 1_000_000, 600, vocab_size=65, measure=fake_speed)
+    assert cfg.eval_max_chars == budget.BUDGET_EVAL_CHARS < TrainConfig().eval_max_chars
+    typed = budget.plan(TrainConfig(eval_max_chars=500_000), 1_000_000, 600, vocab_size=65,
+                        fixed={"eval_max_chars"}, measure=fake_speed)
+    assert typed.eval_max_chars == 500_000

@@ -83,6 +83,20 @@ def test_same_seed_same_run(corpus_file):
     assert losses[0] == losses[1]
 
 
+def test_validation_and_samples_leave_training_untouched(corpus_file):
+    """Checks only cost time: the planner may make them cheaper without changing what is learned."""
+    weights = []
+    for eval_max_chars in (10**9, 500):
+        cfg = tiny_config(epochs=1, dropout=0.2, layers=2, max_steps=15, eval_every=3, eval_max_chars=eval_max_chars,
+                          sample_every=4)
+        session = TrainingSession([corpus_file], cfg)
+        events = collect(session)
+        session.run()
+        assert sum(e.kind == "eval" for e in events) >= 5
+        weights.append({k: v.clone() for k, v in session._model.state_dict().items()})
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
 def test_resume_is_exact(corpus_file):
     """N steps, save, resume for M more == N+M uninterrupted, on CPU with the same seed."""
     store = ProfileStore()

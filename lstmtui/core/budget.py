@@ -55,8 +55,6 @@ THREAD_PROBE_SEQ = 16
 BUDGET_EVAL_CHARS = 20_000
 # Most of the budget the size measurements may take.
 MAX_MEASURE_SHARE = 0.02
-# Size fields plan() chooses; any the user typed are kept as typed.
-SIZE_FIELDS = ("hidden", "layers", "batch", "seq_len", "epochs", "dropout", "warmup_steps", "eval_max_chars")
 
 
 @dataclass(frozen=True)

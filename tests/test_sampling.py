@@ -351,7 +351,7 @@ def test_generation_speed_reports_its_figures(model):
     assert 0 < figures["prime_s"] <= figures["first_char_s"] and figures["chars_per_s"] > 0
 
 
-from hypothesis import given, settings  # noqa: E402
+from hypothesis import example, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 
@@ -363,6 +363,9 @@ from hypothesis import strategies as st  # noqa: E402
     top_p=st.floats(0.01, 1.0),
     seed=st.integers(0, 2**32),
 )
+# a tie at the top with top-k 1: filtered_logits kept one of the pair and choose the other
+@example(logits=[0.0] * (len(CHARS) - 2) + [1.0, 1.0], temperature=1.0, top_k=1, top_p=1.0, seed=0)
+@example(logits=[2.0, 2.0, 2.0] + [0.0] * (len(CHARS) - 3), temperature=0.7, top_k=2, top_p=0.5, seed=3)
 def test_choice_always_inside_the_filtered_set(model, logits, temperature, top_k, top_p, seed):
     cfg = SamplingConfig(temperature=temperature, top_k=top_k, top_p=top_p, seed=seed)
     g = CharGenerator(model, VOCAB, cfg)

@@ -353,18 +353,13 @@ class CharGenerator:
                     z[list(banned)] = -np.inf
         if cfg.temperature == 0:
             return z
-        z = z / cfg.temperature
-        v = len(z)
-        if 0 < cfg.top_k < v:
-            keep = np.argpartition(-z, cfg.top_k - 1)[: cfg.top_k]
-            masked = np.full_like(z, -np.inf)
-            masked[keep] = z[keep]
-            z = masked
-        if cfg.top_p < 1.0:
-            order = np.argsort(-z, kind="stable")
-            keep = _nucleus_count(np.exp(z[order] - z[order[0]]), cfg.top_p)
-            z[order[keep:]] = -np.inf
-        return z
+        if not (0 < cfg.top_k < len(z) or cfg.top_p < 1.0):
+            return z / cfg.temperature
+        # the very selection choose() draws from, so ties and rounding at the edge agree
+        kept, _ = _sorted_head(z, cfg.temperature, cfg.top_k, cfg.top_p)
+        masked = np.full_like(z, -np.inf)
+        masked[kept] = z[kept] / cfg.temperature
+        return masked
 
     def choose(self, logits: torch.Tensor | np.ndarray) -> int:
         """Pick the next character id from one step's logits under the configured method."""
@@ -380,13 +375,7 @@ class CharGenerator:
             return int(z.argmax())
         if not self._guarded and cfg.temperature > 0:
             # top-k / top-p without repetition guards: work on the sorted head only
-            order = np.argsort(-x, kind="stable")
-            if 0 < cfg.top_k < len(order):
-                order = order[: cfg.top_k]
-            zs = x[order].astype(np.float64)
-            p = np.exp((zs - zs[0]) / cfg.temperature)
-            if cfg.top_p < 1.0:
-                p = p[: _nucleus_count(p, cfg.top_p)]
+            order, p = _sorted_head(x, cfg.temperature, cfg.top_k, cfg.top_p)
             return int(order[self._draw(p)])
         z = self.filtered_logits(x)
         if cfg.temperature == 0:
@@ -581,6 +570,20 @@ def _chunks(n: int, largest: int) -> Iterator[tuple[int, int]]:
             size //= 2
         yield start, start + size
         start += size
+
+
+def _sorted_head(z: np.ndarray, temperature: float, top_k: int, top_p: float) -> tuple[np.ndarray, np.ndarray]:
+    """Ids that top-k and top-p keep, most likely first (ties by lowest id), with their weights
+    ``exp((z - max) / temperature)``."""
+    order = np.argsort(-z, kind="stable")
+    if 0 < top_k < len(order):
+        order = order[:top_k]
+    zs = z[order].astype(np.float64)
+    p = np.exp((zs - zs[0]) / temperature)
+    if top_p < 1.0:
+        n = _nucleus_count(p, top_p)
+        order, p = order[:n], p[:n]
+    return order, p
 
 
 def _nucleus_count(p_sorted: np.ndarray, top_p: float) -> int:

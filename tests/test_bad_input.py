@@ -153,7 +153,7 @@ BAD_OPTIONS = [
     ["--hidden", "-5"], ["--layers", "0"], ["--embedding-dim", "0"], ["--embedding-dim", "-1"],
     ["--seq-len", "-1"], ["--batch", "0"], ["--epochs", "-2"],
     ["--lr", "-0.001"], ["--lr", "nan"], ["--lr", "inf"], ["--lr", "1000"],
-    ["--min-lr-ratio", "-0.1"], ["--min-lr-ratio", "2"], ["--warmup-steps", "-1"], ["--grad-clip", "-1"],
+    ["--min-lr-ratio", "-0.1"], ["--min-lr-ratio", "2"], ["--warmup-steps", "-1"], ["--grad-clip", "-1"], ["--weight-decay", "-1"], ["--weight-decay", "nan"],
     ["--grad-clip", "nan"], ["--dropout", "-0.1"], ["--dropout", "nan"], ["--val-fraction", "-0.1"],
     ["--val-fraction", "0.9"], ["--seed", "-1"], ["--threads", "-1"], ["--max-steps", "-1"],
     ["--time-budget", "-5m"], ["--time-budget", "nan"], ["--eval-every", "-1"], ["--eval-max-chars", "0"],
@@ -189,7 +189,7 @@ def test_bad_training_option_for_the_app_is_refused_before_it_starts(tmp_path, c
 
 @pytest.mark.parametrize(
     "args",
-    [["train", "c.txt", "--hidden", "many"], ["train", "c.txt", "--lr", "fast"], ["train", "c.txt", "--input", "rnn"],
+    [["train", "c.txt", "--hidden", "many"], ["train", "c.txt", "--lr", "fast"], ["train", "c.txt", "--input", "rnn"], ["train", "c.txt", "--precision", "fp16"],
      ["train", "c.txt", "--no-such-option"], ["train", "c.txt", "--time-budget", "5y"], ["--batch", "lots"],
      ["generate", "--profile", "p", "--top-p", "most"], ["profiles", "frobnicate"]],
     ids=lambda a: " ".join(a),

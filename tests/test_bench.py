@@ -82,6 +82,9 @@ def test_run_bench_tiny(shakespeare_or_sample, tmp_path):
     rows = {r["name"]: r for r in results["rows"]}
     assert rows["default (1x16 embedding) chars/s"]["value"] > 0
     assert rows["2x16 onehot share of ceiling"]["value"] > 0
+    from lstmtui.core.precision import bf16_native
+    if bf16_native("cpu"):
+        assert rows["2x16 embedding bf16 chars/s"]["value"] > 0 and rows["2x16 embedding bf16 speed-up"]["value"] > 0
     assert 0 < rows["lstmtui val loss after 0.02 min"]["value"] < 6
     assert 0 < rows["baseline val loss after 0.02 min"]["value"] < 6
     assert "time to baseline's best loss" in rows

@@ -90,3 +90,46 @@ def test_mid_epoch_checks_of_a_budgeted_run_read_a_slice_unless_typed():
     typed = budget.plan(TrainConfig(eval_max_chars=500_000), 1_000_000, 600, vocab_size=65,
                         fixed={"eval_max_chars"}, measure=fake_speed)
     assert typed.eval_max_chars == 500_000
+
+
+def bf16_faster(factor: float):
+    """fake_speed, with bf16 autocast ``factor`` times faster than fp32."""
+    return lambda cfg: fake_speed(cfg) * (factor if cfg.precision == "bf16" else 1.0)
+
+
+def test_bf16_is_chosen_only_when_measured_clearly_faster():
+    both = ("fp32", "bf16")
+    fast = budget.plan(TrainConfig(), 1_000_000, 900, vocab_size=65, measure=bf16_faster(1.5), precisions=both)
+    assert fast.precision == "bf16" and "bf16" in budget.describe(fast)
+    # more characters per second buy a model at least as large
+    plain = budget.plan(TrainConfig(), 1_000_000, 900, vocab_size=65, measure=fake_speed, precisions=("fp32",))
+    assert fast.model_config(65).parameter_count() >= plain.model_config(65).parameter_count()
+    noise = budget.plan(TrainConfig(), 1_000_000, 900, vocab_size=65, measure=bf16_faster(1.05), precisions=both)
+    assert noise.precision == "fp32"
+    sized = budget.plan(TrainConfig(hidden=64, layers=1), 1_000_000, 900, vocab_size=65, fixed={"hidden", "layers"},
+                        measure=bf16_faster(1.5), precisions=both)
+    assert sized.precision == "bf16" and (sized.layers, sized.hidden) == (1, 64)
+
+
+def test_a_typed_precision_is_kept():
+    typed = budget.plan(TrainConfig(precision="fp32"), 1_000_000, 900, vocab_size=65, fixed={"precision"},
+                        measure=bf16_faster(2.0), precisions=("fp32", "bf16"))
+    assert typed.precision == "fp32"
+    typed = budget.plan(TrainConfig(precision="bf16"), 1_000_000, 900, vocab_size=65, fixed={"precision"},
+                        measure=bf16_faster(0.5))
+    assert typed.precision == "bf16"
+
+
+def test_real_measurement_in_bf16_runs():
+    cfg = TrainConfig(hidden=16, layers=1, batch=4, precision="bf16")
+    assert budget.measure_chars_per_s(cfg, 20, steps=1, seq_len=8) > 0
+
+
+def test_runs_of_several_passes_get_weight_decay_unless_typed():
+    long = budget.plan(TrainConfig(), 200_000, 3600, vocab_size=65, measure=fake_speed)
+    assert long.weight_decay == budget.PLANNED_WEIGHT_DECAY > 0 and "weight decay 0.1" in budget.describe(long)
+    short = budget.plan(TrainConfig(), 50_000_000, 60, vocab_size=65, measure=fake_speed)
+    assert short.weight_decay == 0.0
+    typed = budget.plan(TrainConfig(weight_decay=0.01), 200_000, 3600, vocab_size=65, fixed={"weight_decay"},
+                        measure=fake_speed)
+    assert typed.weight_decay == 0.01

@@ -97,10 +97,48 @@ def test_validation_and_samples_leave_training_untouched(corpus_file):
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
 
 
-def test_resume_is_exact(corpus_file):
+def test_bf16_training_learns_like_fp32(corpus_file):
+    """bf16 autocast changes the arithmetic of the step, not what a run learns: same steps, same loss within 3%."""
+    finals = {}
+    for precision in ("fp32", "bf16"):
+        session = TrainingSession([corpus_file], tiny_config(epochs=2, layers=2, precision=precision))
+        events = collect(session)
+        result = session.run()
+        assert result.kind == "finished", getattr(result, "message", result)
+        finals[precision] = [e.val_loss for e in events if e.kind == "epoch"][-1]
+    assert finals["bf16"] < 0.7 * unigram_entropy(corpus_file.read_text())
+    assert abs(finals["bf16"] - finals["fp32"]) < 0.03 * finals["fp32"], finals
+    # the weights stay float32: a bf16-trained profile generates and resumes like any other
+    assert all(p.dtype == torch.float32 for p in session._model.parameters())
+
+
+def test_weight_decay_pulls_the_weights_in_and_none_is_plain_adam(corpus_file):
+    norms = {}
+    for decay in (0.0, 0.5):
+        session = TrainingSession([corpus_file], tiny_config(epochs=1, max_steps=30, weight_decay=decay))
+        session.run()
+        assert isinstance(session.optimizer, torch.optim.AdamW)
+        norms[decay] = sum(float(p.detach().norm() ** 2) for p in session._model.parameters())
+    assert norms[0.5] < 0.97 * norms[0.0], norms
+    # with no decay, AdamW's update is Adam's: the same run, bit for bit
+    torch.manual_seed(0)
+    a, b = torch.nn.Linear(4, 3), torch.nn.Linear(4, 3)
+    b.load_state_dict(a.state_dict())
+    opt_a, opt_b = torch.optim.Adam(a.parameters(), lr=0.01), torch.optim.AdamW(b.parameters(), lr=0.01, weight_decay=0.0)
+    for _ in range(5):
+        x = torch.randn(8, 4)
+        for model, opt in ((a, opt_a), (b, opt_b)):
+            opt.zero_grad()
+            model(x).square().sum().backward()
+            opt.step()
+    assert torch.equal(a.weight, b.weight) and torch.equal(a.bias, b.bias)
+
+
+@pytest.mark.parametrize("precision, decay", [("fp32", 0.0), ("bf16", 0.1)])
+def test_resume_is_exact(corpus_file, precision, decay):
     """N steps, save, resume for M more == N+M uninterrupted, on CPU with the same seed."""
     store = ProfileStore()
-    cfg = dict(epochs=2, dropout=0.3, layers=2, eval_every=7, sample_every=5)
+    cfg = dict(epochs=2, dropout=0.3, layers=2, eval_every=7, sample_every=5, precision=precision, weight_decay=decay)
     full = TrainingSession([corpus_file], tiny_config(max_steps=40, **cfg), profile="full", store=store)
     full_events = collect(full)
     full.run()

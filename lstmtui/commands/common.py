@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lstmtui.core.config import INPUT_MODES, TrainConfig
+from lstmtui.core.config import INPUT_MODES, PRECISIONS, TrainConfig
 from lstmtui.core.errors import ConfigError
 
 D = TrainConfig()
@@ -68,10 +68,12 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--lr", type=float, default=D.lr, help=f"peak Adam learning rate (default: {D.lr})")
     g.add_argument("--min-lr-ratio", type=float, default=D.min_lr_ratio, help=f"final learning rate as a share of the peak after cosine decay (default: {D.min_lr_ratio})")
     g.add_argument("--warmup-steps", type=int, default=D.warmup_steps, help=f"linear learning-rate warm-up steps (default: {D.warmup_steps})")
+    g.add_argument("--weight-decay", type=float, default=D.weight_decay, help=f"decoupled (AdamW) weight decay; --time-budget sets 0.1 when the budget allows 4+ passes over the corpus (default: {D.weight_decay:g})")
     g.add_argument("--grad-clip", type=float, default=D.grad_clip, help=f"clip the gradient norm to this, 0 for off (default: {D.grad_clip})")
     g.add_argument("--seed", type=int, default=D.seed, help=f"random seed; full determinism on CPU (default: {D.seed})")
     g.add_argument("--device", default=D.device, help="auto, cpu, cuda, cuda:N or mps (default: auto)")
     g.add_argument("--threads", type=int, default=D.threads, help="torch CPU threads, 0 for torch's choice (default: 0)")
+    g.add_argument("--precision", choices=PRECISIONS, default=D.precision, help="training arithmetic: fp32, or bf16 autocast (faster where the CPU has AVX512-BF16 or AMX); --time-budget picks the faster (default: fp32)")
     g.add_argument("--max-steps", type=int, default=D.max_steps, help="stop after this many steps, 0 for no limit (default: 0)")
     g.add_argument("--time-budget", type=parse_duration, default=D.time_budget_s, metavar="DURATION", help="fit training into this wall time, e.g. 15m (default: off)")
     g = parser.add_argument_group("monitoring")
@@ -98,11 +100,13 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         lr=args.lr,
         min_lr_ratio=args.min_lr_ratio,
         warmup_steps=args.warmup_steps,
+        weight_decay=args.weight_decay,
         grad_clip=args.grad_clip,
         seed=args.seed,
         val_fraction=args.val_fraction,
         device=args.device,
         threads=args.threads,
+        precision=args.precision,
         eval_every=args.eval_every,
         eval_max_chars=args.eval_max_chars,
         sample_every=args.sample_every,

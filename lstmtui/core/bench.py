@@ -25,7 +25,9 @@ import numpy as np
 import torch
 
 from lstmtui.core.config import ModelConfig, TrainConfig
+from lstmtui.core.device import pick_device
 from lstmtui.core.model import flops_per_char
+from lstmtui.core.precision import bf16_native
 
 SECTIONS = ("ceiling", "training", "quality", "generation", "tui", "startup")
 LN2 = math.log(2.0)
@@ -172,6 +174,7 @@ def training_section(corpus, default: TrainConfig, steps: int, ceiling_s: float,
     """Throughput and its ratio to the step ceiling, each measured right after its own ceiling."""
     rows = []
     cache: dict = {}
+    fp32: dict[str, float] = {}
     for name, cfg in throughput_configs(default, hiddens):
         mc = cfg.model_config(len(corpus.vocab))
         log(f"training: {name}")
@@ -185,6 +188,16 @@ def training_section(corpus, default: TrainConfig, steps: int, ceiling_s: float,
                         f"{flops_per_char(mc) / 1e6:.2f} MFLOP/char fwd+bwd; ceiling {ceil['gflops']:.1f} GFLOP/s"))
         rows.append(row("training", f"{name} share of ceiling", ratio, "ratio", "", ">= 0.85" if big else "",
                         (ratio >= 0.85) if big else None))
+        fp32[name] = res["chars_per_s"]
+    if bf16_native(pick_device(default.device)):
+        # what --precision bf16 (and --time-budget, which times both) gets from the same loop
+        for name, cfg in throughput_configs(default, hiddens)[1::2]:
+            log(f"training: {name} bf16")
+            res = training_throughput(corpus, replace(cfg, precision="bf16"), steps=steps)
+            rows.append(row("training", f"{name} bf16 chars/s", res["chars_per_s"], "chars/s",
+                            f"--precision bf16 (autocast; weights, optimiser and loss fp32), best of {res['steps']} steps ({res['step_s']:.2f} s)"))
+            rows.append(row("training", f"{name} bf16 speed-up", res["chars_per_s"] / fp32[name], "x fp32",
+                            "over the fp32 row above, same loop and shape"))
     return rows
 
 

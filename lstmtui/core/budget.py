@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from lstmtui.core.config import ModelConfig, TrainConfig
 from lstmtui.core.model import CharLSTM
+from lstmtui.core.precision import autocast, bf16_native
 
 # (layers, hidden), smallest first.
 CANDIDATES: tuple[tuple[int, int], ...] = ((1, 128), (2, 128), (2, 192), (2, 256), (2, 384), (2, 512), (3, 512))
@@ -27,12 +28,19 @@ CANDIDATES: tuple[tuple[int, int], ...] = ((1, 128), (2, 128), (2, 192), (2, 256
 # x seq 64, lr 4e-3, 11 minutes): 2x384 with dropout 0.25 reached 1.436 nats on 4.3M characters (2.3
 # per parameter) where 2x256 plateaued at 1.465 on 9.0M (10.7 per parameter) with dropout 0.1 or 0.3
 # alike, and 3x256 reached 1.495 on 5.6M. The earlier value, 8, was set from runs without dropout.
-CHARS_PER_PARAM = 3.0
+# With weight decay (below) and bf16, 15-minute runs: 2x512 reached 1.389 on 9.2M characters (2.8
+# per parameter), 2x384 1.404 on 14.2M (7.5): 3 kept the budget on 2x384 by a hair, so 2.5.
+CHARS_PER_PARAM = 2.5
 # Dropout for a run that makes DROPOUT_EPOCHS or more passes over the corpus: DROPOUT_PER_EPOCH per
 # pass, at most MAX_DROPOUT. Fewer passes: none (too few to overfit; the masks cost ~4% of a step).
 DROPOUT_EPOCHS = 4
 DROPOUT_PER_EPOCH = 0.03
 MAX_DROPOUT = 0.3
+# Decoupled (AdamW) weight decay for those runs too. 15-minute runs on tinyshakespeare (2x512, bf16,
+# dropout 0.24-0.28, `run_bench(minutes=15, only={"quality"})` with the size forced): 1.435 nats
+# without decay, 1.389 with 0.1; the other levers tried (EMA, more dropout, BPTT shapes, schedule
+# floors) moved the loss less than the 0.02 spread between runs.
+PLANNED_WEIGHT_DECAY = 0.1
 # Short budgets: smaller batches, shorter BPTT windows (state is carried between them) and a higher
 # peak LR make more updates of the same characters, which wins while the budget is short. 2-minute
 # runs on tinyshakespeare (2x128, 1 thread): batch 64 2.06, batch 32 1.93, batch 32 with lr 4e-3
@@ -53,6 +61,9 @@ THREAD_PROBE_SEQ = 16
 # with the default --eval-every 500 a 15-minute run made ~20 of them: ~50 s, 6% of the budget,
 # taken from training. 20k characters keep the curve drawn between epoch ends for ~0.5 s a check.
 BUDGET_EVAL_CHARS = 20_000
+# bf16 autocast is chosen only when it trains at least this much faster than fp32: a margin over
+# timing noise. On this machine (AVX512-BF16) 2x384 at batch 16 x seq 64 steps in 56 ms against 87.
+BF16_MARGIN = 1.1
 # Most of the budget the size measurements may take.
 MAX_MEASURE_SHARE = 0.02
 
@@ -66,6 +77,7 @@ class Candidate:
     parameters: int
     chars_per_s: float
     budget_chars: float
+    precision: str = "fp32"
 
 
 def measure_chars_per_s(config: TrainConfig, vocab_size: int, device: torch.device | str = "cpu",
@@ -82,8 +94,9 @@ def measure_chars_per_s(config: TrainConfig, vocab_size: int, device: torch.devi
         best = math.inf
         for i in range(steps + 1):
             start = time.perf_counter()
-            logits, _ = model(x)
-            loss = F.cross_entropy(logits.reshape(-1, vocab_size), y.reshape(-1))
+            with autocast(device, config.precision):
+                logits, _ = model(x)
+            loss = F.cross_entropy(logits.float().reshape(-1, vocab_size), y.reshape(-1))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -117,8 +130,10 @@ def choose_threads(config: TrainConfig, vocab_size: int, device: torch.device | 
 
 def candidates(config: TrainConfig, vocab_size: int, budget_s: float, device: torch.device | str = "cpu",
                sizes: Iterable[tuple[int, int]] = CANDIDATES,
-               measure: Callable[[TrainConfig], float] | None = None, stop_early: bool = True) -> list[Candidate]:
-    """Each candidate size with its measured chars/s and the characters it could train on in the budget."""
+               measure: Callable[[TrainConfig], float] | None = None, stop_early: bool = True,
+               precisions: Iterable[str] = ("fp32",)) -> list[Candidate]:
+    """Each candidate size with its measured chars/s (in the fastest of ``precisions``) and the
+    characters it could train on in the budget."""
     # Timed at the run's own step shape: a 16-step probe ran small models at 0.55-0.6 of the speed
     # they then trained at (2x128 batch 32: 23.4k vs 42.5k chars/s), so the plan chose too small.
     measure = measure or (lambda cfg: measure_chars_per_s(cfg, vocab_size, device, steps=1, seq_len=cfg.seq_len))
@@ -128,12 +143,24 @@ def candidates(config: TrainConfig, vocab_size: int, budget_s: float, device: to
         if out and time.perf_counter() - start > MAX_MEASURE_SHARE * budget_s:
             break  # measuring must stay a small part of the budget
         cfg = replace(config, layers=layers, hidden=hidden)
-        cps = measure(cfg)
+        precision, cps = fastest_precision(cfg, measure, precisions)
         params = cfg.model_config(vocab_size).parameter_count()
-        out.append(Candidate(layers, hidden, params, cps, cps * budget_s * TRAIN_SHARE))
+        out.append(Candidate(layers, hidden, params, cps, cps * budget_s * TRAIN_SHARE, precision))
         if stop_early and out[-1].budget_chars < CHARS_PER_PARAM * params:
             break  # larger ones are slower and bigger still: no need to time them
     return out
+
+
+def fastest_precision(config: TrainConfig, measure: Callable[[TrainConfig], float],
+                      precisions: Iterable[str]) -> tuple[str, float]:
+    """The precision among ``precisions`` that trains ``config`` fastest, with its chars/s; bf16 must
+    beat fp32 by BF16_MARGIN."""
+    speeds = {p: measure(replace(config, precision=p)) for p in dict.fromkeys(precisions)}
+    fp32 = speeds.get("fp32")
+    if fp32 is not None and speeds.get("bf16", 0.0) < BF16_MARGIN * fp32:
+        speeds.pop("bf16", None)
+    best = max(speeds, key=speeds.get)
+    return best, speeds[best]
 
 
 def choose(options: list[Candidate], chars_per_param: float = CHARS_PER_PARAM) -> Candidate:
@@ -146,11 +173,13 @@ def choose(options: list[Candidate], chars_per_param: float = CHARS_PER_PARAM) -
 
 def plan(config: TrainConfig, corpus_chars: int, budget_s: float, device: torch.device | str = "cpu", *,
          vocab_size: int = 96, fixed: Iterable[str] = (), sizes: Iterable[tuple[int, int]] | None = None,
-         measure: Callable[[TrainConfig], float] | None = None) -> TrainConfig:
+         measure: Callable[[TrainConfig], float] | None = None,
+         precisions: Iterable[str] | None = None) -> TrainConfig:
     """A copy of ``config`` sized to end inside ``budget_s`` seconds at the best loss the budget allows.
 
     ``corpus_chars`` is the training split's length; ``fixed`` names TrainConfig fields the user set,
-    which are kept. The time spent measuring is taken off the returned config's time_budget_s.
+    which are kept. ``precisions`` are those to time (default: fp32, and bf16 where the device runs it
+    natively). The time spent measuring is taken off the returned config's time_budget_s.
     """
     start = time.perf_counter()
     fixed = set(fixed)
@@ -162,8 +191,13 @@ def plan(config: TrainConfig, corpus_chars: int, budget_s: float, device: torch.
         cfg = replace(cfg, threads=choose_threads(cfg, vocab_size, device))
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    if "precision" in fixed:
+        precisions = (cfg.precision,)
+    elif precisions is None:
+        precisions = ("fp32", "bf16") if bf16_native(device) else ("fp32",)
     try:
-        cfg = _plan_sizes(cfg, config, corpus_chars, budget_s, device, vocab_size, fixed, sizes, measure)
+        cfg = _plan_sizes(cfg, config, corpus_chars, budget_s, device, vocab_size, fixed, sizes, measure,
+                          tuple(precisions))
     finally:
         torch.set_num_threads(before)
     spent = time.perf_counter() - start
@@ -172,18 +206,21 @@ def plan(config: TrainConfig, corpus_chars: int, budget_s: float, device: torch.
 
 
 def _plan_sizes(cfg: TrainConfig, config: TrainConfig, corpus_chars: int, budget_s: float, device, vocab_size: int,
-                fixed: set[str], sizes, measure) -> TrainConfig:
+                fixed: set[str], sizes, measure, precisions: tuple[str, ...]) -> TrainConfig:
     short = {"batch": SHORT_BATCH, "lr": SHORT_LR, "seq_len": SHORT_SEQ}
     for key, value in short.items():
         if key not in fixed:
             cfg = replace(cfg, **{key: value})
     if not {"hidden", "layers"} & fixed:
-        options = candidates(cfg, vocab_size, budget_s, device, sizes or CANDIDATES, measure)
+        options = candidates(cfg, vocab_size, budget_s, device, sizes or CANDIDATES, measure,
+                             precisions=precisions)
         best = choose(options)
-        cfg = replace(cfg, layers=best.layers, hidden=best.hidden)
+        cfg = replace(cfg, layers=best.layers, hidden=best.hidden, precision=best.precision)
         cps = best.chars_per_s
     else:
-        cps = (measure or (lambda c: measure_chars_per_s(c, vocab_size, device)))(cfg)
+        precision, cps = fastest_precision(cfg, measure or (lambda c: measure_chars_per_s(c, vocab_size, device)),
+                                           precisions)
+        cfg = replace(cfg, precision=precision)
     budget_chars = cps * budget_s * TRAIN_SHARE
     steps = budget_chars / (cfg.batch * cfg.seq_len)
     epochs_needed = budget_chars / max(1, corpus_chars)
@@ -192,6 +229,7 @@ def _plan_sizes(cfg: TrainConfig, config: TrainConfig, corpus_chars: int, budget
     updates["epochs"] = max(1, math.ceil(epochs_needed * 1.5) + 1)
     updates["warmup_steps"] = int(min(config.warmup_steps, max(2, steps * 0.05)))
     updates["dropout"] = planned_dropout(epochs_needed)
+    updates["weight_decay"] = PLANNED_WEIGHT_DECAY if epochs_needed >= DROPOUT_EPOCHS else 0.0
     updates["eval_max_chars"] = min(config.eval_max_chars, BUDGET_EVAL_CHARS)
     if steps > LONG_RUN_STEPS:
         # A long budget: the usual batch and LR, whose GEMMs are more efficient, lose nothing in updates.
@@ -214,6 +252,8 @@ def planned_dropout(epochs: float) -> float:
 def describe(config: TrainConfig) -> str:
     """One line saying what the planner chose."""
     threads = f", {config.threads} thread(s)" if config.threads else ""
+    threads += ", bf16 autocast" if config.precision == "bf16" else ""
     return (f"{config.layers}x{config.hidden} {config.input}, batch {config.batch}, seq {config.seq_len}, "
-            f"{config.epochs} epochs max, dropout {config.dropout:g}, warm-up {config.warmup_steps}{threads}, "
+            f"{config.epochs} epochs max, dropout {config.dropout:g}, weight decay {config.weight_decay:g}, "
+            f"warm-up {config.warmup_steps}{threads}, "
             f"{config.time_budget_s:.0f} s")

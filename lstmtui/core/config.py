@@ -9,6 +9,7 @@ from typing import Any
 from lstmtui.core.errors import ConfigError
 
 INPUT_MODES = ("onehot", "embedding")
+PRECISIONS = ("fp32", "bf16")
 MAX_HIDDEN = 8192
 MAX_LAYERS = 16
 MAX_BATCH = 8192
@@ -84,6 +85,7 @@ class TrainConfig:
     val_fraction: float = 0.1
     device: str = "auto"
     threads: int = 0
+    precision: str = "fp32"
     eval_every: int = 500
     eval_max_chars: int = 200_000
     sample_every: int = 500
@@ -108,6 +110,8 @@ class TrainConfig:
         _int_range("--seed", self.seed, 0, 2**63 - 1)
         _float_range("--val-fraction", self.val_fraction, 0.0, 0.5, low_open=True)
         _int_range("--threads", self.threads, 0, 1024)
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"--precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
         _int_range("--eval-every", self.eval_every, 0, 10**9)
         _int_range("--eval-max-chars", self.eval_max_chars, 1, 10**12)
         _int_range("--sample-every", self.sample_every, 0, 10**9)

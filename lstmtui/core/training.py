@@ -41,6 +41,7 @@ from lstmtui.core.events import (
 )
 from lstmtui.core.heap import keep_step_buffers
 from lstmtui.core.model import CharLSTM
+from lstmtui.core.precision import autocast
 
 LN2 = math.log(2.0)
 # Largest corpus indexed for the live memorisation figure: the index is built inside the training
@@ -275,6 +276,9 @@ class TrainingSession:
             cfg = self.config = plan(cfg, n_train, cfg.time_budget_s, self.device,
                                      vocab_size=len(corpus.vocab), fixed=set(self.overrides))
             set_threads(cfg.threads)
+            self.device_name = describe(self.device)
+        if cfg.precision == "bf16":
+            self.device_name += ", bf16"
         check_trainable(corpus, cfg.batch, cfg.seq_len, cfg.val_fraction)
         train, val = corpus.split(cfg.val_fraction)
         self.train_data, self.val_data = train, val
@@ -290,7 +294,8 @@ class TrainingSession:
             same_corpus = meta.get("corpus", {}).get("sha256") == corpus.provenance.get("sha256")
             self._restore_weights(model, meta, old_vocab_size)
         model.to(self.device).train()
-        self.optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        # AdamW: decoupled weight decay (with none it is Adam, bit for bit)
+        self.optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.base_lr = cfg.lr
         self.lr_scale = 1.0
         self.epoch = 0
@@ -357,6 +362,11 @@ class TrainingSession:
             self.epoch, self.epoch_step = self.epoch + 1, 0
         optim = self.store.load_tensors(name, "optim")
         checkpoint.optimizer_from_tensors(self.optimizer, optim, meta.get("optim_groups", []))
+        for group in self.optimizer.param_groups:
+            # this session's decay, not the saved group's (profiles before AdamW saved Adam's, always 0)
+            group["weight_decay"] = self.config.weight_decay
+            if "decoupled_weight_decay" in group:
+                group["decoupled_weight_decay"] = True
         state = self.store.load_tensors(name, "state")
         if "torch_rng" in state:
             torch.set_rng_state(state["torch_rng"])
@@ -517,8 +527,9 @@ class TrainingSession:
 
     def _step(self, model: CharLSTM, x: torch.Tensor, y: torch.Tensor) -> tuple[float, bool]:
         """One optimisation step; returns (loss, ok). Non-finite loss or gradients skip the update."""
-        logits, state = model(x, self.hidden)
-        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+        with autocast(self.device, self.config.precision):
+            logits, state = model(x, self.hidden)
+        loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), y.reshape(-1))
         self.optimizer.zero_grad(set_to_none=True)
         value = loss.item()
         if not math.isfinite(value):
@@ -530,7 +541,8 @@ class TrainingSession:
             self.optimizer.zero_grad(set_to_none=True)
             return value, False
         self.optimizer.step()
-        self.hidden = (state[0].detach(), state[1].detach())
+        # float32 like the weights, whatever the step ran in: checkpoints and resumes see one dtype
+        self.hidden = (state[0].detach().float(), state[1].detach().float())
         return value, True
 
     def _recover_weights(self, model: CharLSTM) -> str | None:

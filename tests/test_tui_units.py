@@ -79,6 +79,13 @@ def test_status_shows_state_progress_and_errors():
     assert "failed" in text and "epoch 2/4" in text and "corpus too short" in text
 
 
+def test_status_names_the_device_and_bf16_training():
+    stats = TrainingStats(state="training", device="cpu (2 threads), bf16", params=3_300_000)
+    assert "cpu bf16 · 3.3M params" in render_status(stats).plain
+    stats.device = "cpu (2 threads)"
+    assert "bf16" not in render_status(stats).plain
+
+
 def test_fps_option_sets_textual_fps(monkeypatch):
     monkeypatch.delenv("TEXTUAL_FPS", raising=False)
     monkeypatch.delenv("LSTMTUI_FPS", raising=False)

@@ -94,6 +94,8 @@ def render_status(s: TrainingStats, width: int = 30) -> Text:
     t.append("best ")
     t.append(f"{_num(s.best_bpc, '.3f')} bits/char\n", style="bold")
     device = (s.device or "device –").split(" (")[0]
+    if s.device.endswith(", bf16"):
+        device += " bf16"  # the training step's arithmetic (--precision)
     if s.params:
         device += f" · {_si(s.params)} params"
     t.append(device + "\n", style="dim")

@@ -117,3 +117,17 @@ def test_bench_command_writes_json(tmp_path, capsys):
     data = json.loads(out.read_text())
     assert any(r["section"] == "ceiling" for r in data["rows"])
     assert "GFLOP/s" in capsys.readouterr().out
+
+
+def test_generation_targets_time_the_default_architecture_whatever_the_plan_trained():
+    from lstmtui.core.config import ModelConfig
+    from lstmtui.core.model import CharLSTM
+
+    default = ModelConfig(vocab_size=30, hidden=32, layers=2, dropout=0.1)
+    bigger = CharLSTM(ModelConfig(vocab_size=30, hidden=48, layers=2, dropout=0.2))
+    names = [(n, m.config.hidden) for n, m in bench.generation_models(default, bigger, (64,), 5)]
+    assert names == [("default model", 32), ("5-min plan's 2x48", 48), ("2x64", 64)]
+    same_shape = CharLSTM(ModelConfig(vocab_size=30, hidden=32, layers=2, dropout=0.3))
+    models = bench.generation_models(default, same_shape, (64,), 5)
+    assert [n for n, _ in models] == ["default model", "2x64"] and models[0][1] is same_shape
+    assert [n for n, _ in bench.generation_models(default, None, (64,), 5)] == ["default model", "2x64"]

@@ -580,12 +580,8 @@ def run_bench(corpus_path: str | Path | None = None, minutes: float = 5.0, only:
     if "quality" in only:
         rows += quality_section(corpus, config, minutes, snapshots, log, kept, baseline_size, baseline=baseline)
     if "generation" in only:
-        from lstmtui.core.model import CharLSTM
-
-        default_model = kept.get("model") or CharLSTM(mc).eval()
-        big = CharLSTM(replace(mc, hidden=max(hiddens), layers=2)).eval()
         prime = corpus.text(0, 1024)
-        rows += generation_section([("default model", default_model), (f"2x{max(hiddens)}", big)], corpus.vocab, prime,
+        rows += generation_section(generation_models(mc, kept.get("model"), hiddens, minutes), corpus.vocab, prime,
                                    chars=500 if quick else 3000, log=log)
     if "tui" in only:
         rows += tui_section(corpus_path, tui_seconds or (5.0 if quick else 20.0), config, log)
@@ -593,6 +589,25 @@ def run_bench(corpus_path: str | Path | None = None, minutes: float = 5.0, only:
         rows += startup_section(corpus_path, corpus_gb, 3 if quick else 10, log, config)
     meta["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
     return {"meta": meta, "rows": rows}
+
+
+def generation_models(default: ModelConfig, trained, hiddens: tuple[int, ...], minutes: float) -> list[tuple[str, Any]]:
+    """The models the generation section times: the default architecture first (its row has the
+    targets), the quality run's model when --time-budget chose another size, then 2x the largest."""
+    from lstmtui.core.model import CharLSTM
+
+    same = trained is not None and _shape(trained.config) == _shape(default)
+    models = [("default model", trained if same else CharLSTM(default).eval())]
+    if trained is not None and not same:
+        # its weights are trained, but the speed is the shape's
+        models.append((f"{minutes:g}-min plan's {trained.config.layers}x{trained.config.hidden}", trained))
+    models.append((f"2x{max(hiddens)}", CharLSTM(replace(default, hidden=max(hiddens), layers=2)).eval()))
+    return models
+
+
+def _shape(config: ModelConfig) -> tuple:
+    """What a model's speed depends on: its architecture, not its dropout or weights."""
+    return (config.vocab_size, config.hidden, config.layers, config.input, config.embedding_dim)
 
 
 if __name__ == "__main__":

@@ -98,3 +98,28 @@ def test_fps_option_sets_textual_fps(monkeypatch):
     assert os.environ["TEXTUAL_FPS"] == "8"
     set_fps(12)
     assert os.environ["TEXTUAL_FPS"] == "12"
+
+
+def test_the_app_plans_a_typed_time_budget_and_keeps_typed_options(tmp_path, monkeypatch):
+    """`lstmtui corpus --time-budget 1m --hidden 64`: the new run's overrides trigger the planner and fix hidden."""
+    from lstmtui.cli import main
+    from lstmtui.tui.app import LstmtuiApp
+
+    seen = {}
+    monkeypatch.setattr(LstmtuiApp, "run", lambda self, *a, **k: seen.update(options=self.options))
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("some words and more words\n" * 200)
+    assert main([str(corpus), "--time-budget", "1m", "--hidden", "64", "--home", str(tmp_path / "home")]) in (0, None)
+    assert seen["options"].overrides == {"time_budget_s": 60.0, "hidden": 64}
+
+
+def test_the_settings_form_plans_its_time_budget():
+    from lstmtui.core.config import TrainConfig
+    from lstmtui.tui.screens.settings import form_overrides
+
+    before = TrainConfig()
+    assert form_overrides(before, TrainConfig(hidden=64)) == {"hidden": 64}
+    assert form_overrides(before, TrainConfig(time_budget_s=900.0)) == {"time_budget_s": 900.0}
+    # a budget already set before the form opened still gets planned
+    planned = TrainConfig(time_budget_s=120.0)
+    assert form_overrides(planned, planned) == {"time_budget_s": 120.0}

@@ -385,7 +385,7 @@ class LstmtuiApp(App):
 
     def action_new_run(self) -> None:
         """Open the new-run form; on success stop the current run and start the new one."""
-        from lstmtui.tui.screens.settings import SettingsScreen
+        from lstmtui.tui.screens.settings import SettingsScreen, form_overrides
 
         corpus = self.corpus_paths[0] if self.corpus_paths else _default_corpus()
 
@@ -400,7 +400,7 @@ class LstmtuiApp(App):
             self.query_one("#status", StatusView).stats = self.stats
             self.query_one("#training", TrainingPanel).stats = self.stats
             self.gen_state = bridge.GenerationState()
-            self.start_training(paths, config)
+            self.start_training(paths, config, overrides=form_overrides(self.config, config))
 
         self.push_screen(SettingsScreen(corpus, self.config), done)
 

@@ -37,15 +37,15 @@ def launch(args: argparse.Namespace) -> int:
             raise ConfigError(f"corpus {path} does not exist")
     profile = args.profile
     start = True
-    overrides: dict = {}
     if profile:
         validate_name(profile)
         if not ProfileStore(home).exists(profile):
             raise ProfileError(f"no profile named {profile} (see `lstmtui profiles list`)")
         # an opened profile waits for a key to train further, unless a corpus to train on was given
         start = bool(corpus)
-        overrides = overrides_from_args(args)
-    elif not corpus:
+    # typed options: they override an opened profile's settings, and --time-budget's planner keeps them
+    overrides = overrides_from_args(args)
+    if not profile and not corpus:
         corpus = [str(default_corpus_path())]
     cleaning = cleaning_from_args(args) if (corpus and not profile) else None
 

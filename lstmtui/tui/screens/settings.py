@@ -29,6 +29,15 @@ FIELDS = [
 ]
 
 
+def form_overrides(before: TrainConfig, after: TrainConfig) -> dict:
+    """The settings a submitted form changed, plus its time budget when set: what the engine treats
+    as typed (a budget is planned for, and the planner keeps the changed fields)."""
+    changed = {k: v for k, v in after.to_dict().items() if getattr(before, k) != v}
+    if after.time_budget_s > 0:
+        changed["time_budget_s"] = after.time_budget_s
+    return changed
+
+
 class SettingsScreen(ModalScreen[tuple[list[str], TrainConfig] | None]):
     """Dismisses with (corpus paths, validated TrainConfig), or None when cancelled."""
 

@@ -25,7 +25,7 @@ SUBCOMMANDS = {
 class OneLineErrorParser(argparse.ArgumentParser):
     """argparse with lstmtui's error format: one line, `lstmtui: error: ...`, exit status 2."""
 
-    def error(self, message: str):  # noqa: D102 - argparse's hook
+    def error(self, message: str):
         self.exit(2, f"lstmtui: error: {message} (see `{self.prog} --help`)\n")
 
 
@@ -62,15 +62,19 @@ def _command_module(module: str):
 def main(argv: Sequence[str] | None = None) -> int:
     """Run lstmtui with the given arguments; return the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    parser = None
     try:
         if argv and argv[0] in SUBCOMMANDS:
             args = build_subcommand_parser().parse_args(argv)
         else:
             args = build_parser().parse_args(argv)
         args.argv = argv  # lets a command tell typed options from defaults
+        parser = getattr(args, "parser", None)  # the command's own parser: it knows which option sets which setting
         return int(args.handler(args) or 0)
     except LstmtuiError as exc:
-        print(f"lstmtui: error: {exc}", file=sys.stderr)
+        from lstmtui.commands.common import error_line
+
+        print(f"lstmtui: error: {error_line(exc, parser)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("lstmtui: interrupted", file=sys.stderr)

@@ -22,10 +22,13 @@ import threading
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from lstmtui.cli import main
 from lstmtui.core import checkpoint, training
 from lstmtui.core.config import ModelConfig
+from lstmtui.core.errors import LstmtuiError
 from lstmtui.core.model import CharLSTM
 from lstmtui.core.profiles import ProfileStore
 
@@ -255,7 +258,7 @@ def test_generate_refuses_a_hidden_size_of_a_billion(capsys, no_big_models):
     store = ProfileStore()
     _claim(_tiny_profile(store, "huge"), hidden=10**9)
     code, _, err = run_cli(capsys, "generate", "--profile", "huge", "--length", "5")
-    assert_one_line_error(code, err, "profile huge", "--hidden must be between")
+    assert_one_line_error(code, err, "profile huge", "hidden size must be between")
 
 
 def test_a_model_larger_than_memory_is_refused_before_allocating(capsys, monkeypatch):
@@ -279,11 +282,6 @@ def test_training_on_a_profile_claiming_a_huge_model_is_refused_before_allocatin
 
 
 # ----- property: any model settings in a profile load or fail cleanly, never allocating a huge model --
-
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
-from lstmtui.core.errors import LstmtuiError  # noqa: E402
 
 sizes = st.one_of(st.integers(-3, 70), st.sampled_from([0, 1, 4096, 8192, 8193, 10**6, 10**9, 2**63]),
                   st.floats(allow_nan=True), st.text(max_size=3), st.none())

@@ -6,21 +6,39 @@ import argparse
 from pathlib import Path
 
 from lstmtui.core.config import INPUT_MODES, PRECISIONS, TrainConfig
-from lstmtui.core.errors import ConfigError
+from lstmtui.core.errors import ConfigError, LstmtuiError
+from lstmtui.core.units import parse_duration
 
 D = TrainConfig()
 
+# options whose dest differs from the TrainConfig field they set
+DEST_FIELDS = {"early_stop": "early_stop_patience", "save_every": "save_every_min", "time_budget": "time_budget_s"}
+FIELD_DESTS = {field: dest for dest, field in DEST_FIELDS.items()}
 
-def parse_duration(text: str) -> float:
-    """Parse '90', '90s', '15m', '1.5h' into seconds."""
-    text = text.strip().lower()
-    scale = {"s": 1.0, "m": 60.0, "h": 3600.0}
+
+def duration(text: str) -> float:
+    """An argparse type: '90', '90s', '15m', '1.5h' as seconds."""
     try:
-        if text and text[-1] in scale:
-            return float(text[:-1]) * scale[text[-1]]
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (use e.g. 90s, 15m, 1h)") from None
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def option_for(parser: argparse.ArgumentParser | None, field: str) -> str | None:
+    """The long option of ``parser`` that sets a config field ('seq_len' -> '--seq-len'), or None."""
+    if parser is None:
+        return None
+    dest = FIELD_DESTS.get(field, field)
+    for action in parser._actions:  # argparse has no public lookup by dest
+        if action.dest == dest and action.option_strings:
+            return max(action.option_strings, key=len)
+    return None
+
+
+def error_line(exc: LstmtuiError, parser: argparse.ArgumentParser | None) -> str:
+    """An error as the CLI shows it: a setting's message gets the option that sets it in front."""
+    flag = option_for(parser, exc.field) if isinstance(exc, ConfigError) and exc.field else None
+    return f"{flag}: {exc}" if flag else str(exc)
 
 
 def add_home_option(parser: argparse.ArgumentParser) -> None:
@@ -75,7 +93,7 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--threads", type=int, default=D.threads, help="torch CPU threads, 0 for torch's choice (default: 0)")
     g.add_argument("--precision", choices=PRECISIONS, default=D.precision, help="training arithmetic: fp32, or bf16 autocast (faster where the CPU has AVX512-BF16 or AMX); --time-budget picks the faster (default: fp32)")
     g.add_argument("--max-steps", type=int, default=D.max_steps, help="stop after this many steps, 0 for no limit (default: 0)")
-    g.add_argument("--time-budget", type=parse_duration, default=D.time_budget_s, metavar="DURATION", help="fit training into this wall time, e.g. 15m (default: off)")
+    g.add_argument("--time-budget", type=duration, default=D.time_budget_s, metavar="DURATION", help="fit training into this wall time, e.g. 15m (default: off)")
     g = parser.add_argument_group("monitoring")
     g.add_argument("--eval-every", type=int, default=D.eval_every, help=f"validate every N steps besides each epoch end, 0 for epoch ends only (default: {D.eval_every})")
     g.add_argument("--eval-max-chars", type=int, default=D.eval_max_chars, help=f"at most this many validation characters per mid-epoch check; epoch ends use all (default: {D.eval_max_chars})")
@@ -118,7 +136,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         time_budget_s=args.time_budget,
     )
     if args.min_char_count < 0:
-        raise ConfigError(f"--min-char-count must be 0 or more, not {args.min_char_count}")
+        raise ConfigError(f"minimum character count must be 0 or more, not {args.min_char_count}", "min_char_count")
     return config.validate()
 
 
@@ -152,5 +170,5 @@ def overrides_from_args(args: argparse.Namespace) -> dict:
         return {}
     config = config_from_args(args).to_dict()
     typed = explicit_options(parser, list(argv))
-    rename = {"early_stop": "early_stop_patience", "save_every": "save_every_min", "time_budget": "time_budget_s"}
-    return {rename.get(k, k): config[rename.get(k, k)] for k in typed if rename.get(k, k) in config}
+    fields = {DEST_FIELDS.get(dest, dest) for dest in typed}
+    return {field: config[field] for field in fields if field in config}

@@ -16,6 +16,38 @@ MAX_BATCH = 8192
 MAX_SEQ_LEN = 10000
 MAX_EMBEDDING_DIM = 4096
 
+# Each setting in words, as error messages and forms name it (the CLI adds its --flag where it reports).
+SETTING_NAMES = {
+    "vocab_size": "vocabulary size",
+    "hidden": "hidden size",
+    "layers": "layers",
+    "dropout": "dropout",
+    "input": "input encoding",
+    "embedding_dim": "embedding width",
+    "seq_len": "sequence length",
+    "batch": "batch size",
+    "epochs": "epochs",
+    "lr": "learning rate",
+    "min_lr_ratio": "final learning-rate ratio",
+    "warmup_steps": "warm-up steps",
+    "weight_decay": "weight decay",
+    "grad_clip": "gradient clip",
+    "seed": "seed",
+    "val_fraction": "validation fraction",
+    "device": "device",
+    "threads": "threads",
+    "precision": "precision",
+    "eval_every": "validation interval (steps)",
+    "eval_max_chars": "validation characters per check",
+    "sample_every": "sample interval (steps)",
+    "sample_length": "sample length",
+    "sample_temperature": "sample temperature",
+    "early_stop_patience": "early-stop patience (epochs)",
+    "save_every_min": "save interval (minutes)",
+    "max_steps": "step limit",
+    "time_budget_s": "time budget (seconds)",
+}
+
 
 @dataclass
 class ModelConfig:
@@ -28,15 +60,14 @@ class ModelConfig:
     input: str = "embedding"
     embedding_dim: int = 64
 
-    def validate(self) -> "ModelConfig":
+    def validate(self) -> ModelConfig:
         """Raise ConfigError for impossible sizes; return self."""
-        _int_range("vocab size", self.vocab_size, 2, 1 << 20)
-        _int_range("--hidden", self.hidden, 1, MAX_HIDDEN)
-        _int_range("--layers", self.layers, 1, MAX_LAYERS)
-        _float_range("--dropout", self.dropout, 0.0, 0.95)
-        if self.input not in INPUT_MODES:
-            raise ConfigError(f"--input must be one of {', '.join(INPUT_MODES)}, not {self.input!r}")
-        _int_range("--embedding-dim", self.embedding_dim, 1, MAX_EMBEDDING_DIM)
+        _int_range("vocab_size", self.vocab_size, 2, 1 << 20)
+        _int_range("hidden", self.hidden, 1, MAX_HIDDEN)
+        _int_range("layers", self.layers, 1, MAX_LAYERS)
+        _float_range("dropout", self.dropout, 0.0, 0.95)
+        _choice("input", self.input, INPUT_MODES)
+        _int_range("embedding_dim", self.embedding_dim, 1, MAX_EMBEDDING_DIM)
         return self
 
     @property
@@ -58,7 +89,7 @@ class ModelConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "ModelConfig":
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
         """Build from a dict, ignoring unknown keys, and validate."""
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known}).validate()
@@ -96,31 +127,30 @@ class TrainConfig:
     max_steps: int = 0
     time_budget_s: float = 0.0
 
-    def validate(self) -> "TrainConfig":
+    def validate(self) -> TrainConfig:
         """Raise ConfigError for any impossible setting; return self."""
         self.model_config(vocab_size=2).validate()
-        _int_range("--seq-len", self.seq_len, 1, MAX_SEQ_LEN)
-        _int_range("--batch", self.batch, 1, MAX_BATCH)
-        _int_range("--epochs", self.epochs, 1, 1_000_000)
-        _float_range("--lr", self.lr, 0.0, 100.0, low_open=True)
-        _float_range("--min-lr-ratio", self.min_lr_ratio, 0.0, 1.0)
-        _int_range("--warmup-steps", self.warmup_steps, 0, 10_000_000)
-        _float_range("--weight-decay", self.weight_decay, 0.0, 10.0)
-        _float_range("--grad-clip", self.grad_clip, 0.0, 1e6)
-        _int_range("--seed", self.seed, 0, 2**63 - 1)
-        _float_range("--val-fraction", self.val_fraction, 0.0, 0.5, low_open=True)
-        _int_range("--threads", self.threads, 0, 1024)
-        if self.precision not in PRECISIONS:
-            raise ConfigError(f"--precision must be one of {', '.join(PRECISIONS)}, not {self.precision!r}")
-        _int_range("--eval-every", self.eval_every, 0, 10**9)
-        _int_range("--eval-max-chars", self.eval_max_chars, 1, 10**12)
-        _int_range("--sample-every", self.sample_every, 0, 10**9)
-        _int_range("--sample-length", self.sample_length, 0, 10**7)
-        _float_range("--sample-temperature", self.sample_temperature, 0.0, 100.0)
-        _int_range("--early-stop", self.early_stop_patience, 0, 10**6)
-        _float_range("--save-every", self.save_every_min, 0.0, 10**6)
-        _int_range("--max-steps", self.max_steps, 0, 10**12)
-        _float_range("--time-budget", self.time_budget_s, 0.0, 10**8)
+        _int_range("seq_len", self.seq_len, 1, MAX_SEQ_LEN)
+        _int_range("batch", self.batch, 1, MAX_BATCH)
+        _int_range("epochs", self.epochs, 1, 1_000_000)
+        _float_range("lr", self.lr, 0.0, 100.0, low_open=True)
+        _float_range("min_lr_ratio", self.min_lr_ratio, 0.0, 1.0)
+        _int_range("warmup_steps", self.warmup_steps, 0, 10_000_000)
+        _float_range("weight_decay", self.weight_decay, 0.0, 10.0)
+        _float_range("grad_clip", self.grad_clip, 0.0, 1e6)
+        _int_range("seed", self.seed, 0, 2**63 - 1)
+        _float_range("val_fraction", self.val_fraction, 0.0, 0.5, low_open=True)
+        _int_range("threads", self.threads, 0, 1024)
+        _choice("precision", self.precision, PRECISIONS)
+        _int_range("eval_every", self.eval_every, 0, 10**9)
+        _int_range("eval_max_chars", self.eval_max_chars, 1, 10**12)
+        _int_range("sample_every", self.sample_every, 0, 10**9)
+        _int_range("sample_length", self.sample_length, 0, 10**7)
+        _float_range("sample_temperature", self.sample_temperature, 0.0, 100.0)
+        _int_range("early_stop_patience", self.early_stop_patience, 0, 10**6)
+        _float_range("save_every_min", self.save_every_min, 0.0, 10**6)
+        _int_range("max_steps", self.max_steps, 0, 10**12)
+        _float_range("time_budget_s", self.time_budget_s, 0.0, 10**8)
         return self
 
     def model_config(self, vocab_size: int) -> ModelConfig:
@@ -139,7 +169,7 @@ class TrainConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         """Build from a dict, ignoring unknown keys (older or newer profiles), and validate."""
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known}).validate()
@@ -154,17 +184,29 @@ def estimate_training_bytes(model: ModelConfig, batch: int, seq_len: int) -> int
     return weights + activations
 
 
-def _int_range(name: str, value: Any, low: int, high: int) -> None:
+def setting_name(field: str) -> str:
+    """A config field as words for messages and forms: 'seq_len' -> 'sequence length'."""
+    return SETTING_NAMES.get(field, field.replace("_", " "))
+
+
+def _int_range(field: str, value: Any, low: int, high: int) -> None:
+    name = setting_name(field)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(f"{name} must be a whole number, not {value!r}")
+        raise ConfigError(f"{name} must be a whole number, not {value!r}", field)
     if not low <= value <= high:
-        raise ConfigError(f"{name} must be between {low} and {high}, not {value}")
+        raise ConfigError(f"{name} must be between {low} and {high}, not {value}", field)
 
 
-def _float_range(name: str, value: Any, low: float, high: float, low_open: bool = False) -> None:
+def _float_range(field: str, value: Any, low: float, high: float, low_open: bool = False) -> None:
+    name = setting_name(field)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ConfigError(f"{name} must be a finite number, not {value!r}")
+        raise ConfigError(f"{name} must be a finite number, not {value!r}", field)
     too_low = value <= low if low_open else value < low
     if too_low or value > high:
         bracket = "(" if low_open else "["
-        raise ConfigError(f"{name} must be in {bracket}{low}, {high}], not {value}")
+        raise ConfigError(f"{name} must be in {bracket}{low}, {high}], not {value}", field)
+
+
+def _choice(field: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(f"{setting_name(field)} must be one of {', '.join(choices)}, not {value!r}", field)

@@ -1,5 +1,7 @@
 """User-facing errors: each one is shown as a single line and exits with status 2."""
 
+from __future__ import annotations
+
 
 class LstmtuiError(Exception):
     """An error caused by input or settings, shown to the user as one line."""
@@ -12,7 +14,13 @@ class CorpusError(LstmtuiError):
 
 
 class ConfigError(LstmtuiError):
-    """A setting is impossible or out of range."""
+    """A setting is impossible or out of range; ``field`` names the config field to blame, if one is."""
+
+    # The message names the setting in words ("hidden size must be ..."); the interface that knows
+    # how the setting is entered (the CLI's --hidden, a form's field) adds that where it reports.
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class ProfileError(LstmtuiError):

@@ -12,9 +12,9 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
-from lstmtui.commands.common import parse_duration
 from lstmtui.core.config import INPUT_MODES, TrainConfig
 from lstmtui.core.errors import ConfigError
+from lstmtui.core.units import parse_duration
 
 # (field, label, parser); the order is the form's
 FIELDS = [

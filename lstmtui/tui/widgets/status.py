@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual.widget import Widget
 
+from lstmtui.core.units import MISSING, format_count, format_duration
+
 STATE_STYLES = {
     "starting": "dim",
     "preparing": "yellow",
@@ -86,8 +88,8 @@ def render_status(s: TrainingStats, width: int = 30) -> Text:
         t.append(f"step {s.step:,}/{s.total_steps:,}\n")
     else:
         t.append(f"step {s.step:,}\n")
-    t.append(f"ETA {_duration(s.eta_s)}", style="bold" if s.state == "training" else "dim")
-    t.append(f"  ran {_duration(s.elapsed_s)}\n", style="dim")
+    t.append(f"ETA {format_duration(s.eta_s)}", style="bold" if s.state == "training" else "dim")
+    t.append(f"  ran {format_duration(s.elapsed_s)}\n", style="dim")
     t.append(f"{_si(s.chars_per_s)} chars/s  lr {_num(s.lr, '.1e')}\n")
     # Both in nats per char, the chart's unit; bits per char are on the next line.
     t.append(f"loss {_num(s.loss, '.3f')}  val {_num(s.val_bpc * math.log(2), '.3f')}\n")
@@ -112,26 +114,8 @@ def _bar(frac: float, width: int) -> str:
     return "█" * full + "░" * (width - full)
 
 
-def _duration(seconds: float) -> str:
-    if seconds is None or not math.isfinite(seconds) or seconds < 0:
-        return "–"
-    seconds = int(seconds)
-    h, rem = divmod(seconds, 3600)
-    m, s = divmod(rem, 60)
-    if h:
-        return f"{h}h{m:02d}m"
-    if m:
-        return f"{m}m{s:02d}s"
-    return f"{s}s"
-
-
 def _si(n: float) -> str:
-    if not n or not math.isfinite(n):
-        return "–"
-    for unit, scale in (("M", 1e6), ("k", 1e3)):
-        if n >= scale:
-            return f"{n / scale:.1f}{unit}"
-    return f"{n:.0f}"
+    return format_count(n) if n else MISSING  # zero: nothing measured yet
 
 
 def _num(v: float, fmt: str) -> str:

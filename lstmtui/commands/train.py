@@ -21,6 +21,7 @@ from lstmtui.commands.common import (
     config_from_args,
     overrides_from_args,
 )
+from lstmtui.core.units import format_duration
 
 PLAIN_EVERY_S = 5.0
 
@@ -171,12 +172,7 @@ def _say(text: str, stream: IO[str]) -> None:
 
 
 def _fmt_time(seconds: float) -> str:
-    if not math.isfinite(seconds):
-        return "?"
-    seconds = int(seconds)
-    h, rest = divmod(seconds, 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s"
+    return format_duration(seconds, missing="?")
 
 
 def _fmt_loss(value: float | None) -> str:

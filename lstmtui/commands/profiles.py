@@ -6,11 +6,12 @@ import argparse
 import json
 import math
 import sys
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from lstmtui.commands.common import add_home_option
+from lstmtui.core.profile_labels import best_bpc, bpc_label, corpus_label, epochs_label, parameters_label, time_label
+from lstmtui.core.units import format_count, format_size, is_finite_number, printable
 
 LN2 = math.log(2)
 CHART_WIDTH = 60
@@ -72,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if action == "export":
         path = store.export(args.name, args.file)
-        print(f"exported profile {args.name} to {path} ({_size(path.stat().st_size)})")
+        print(f"exported profile {args.name} to {path} ({format_size(path.stat().st_size)})")
         return 0
     if action == "import":
         name = store.import_(args.file, args.name)
@@ -98,7 +99,7 @@ def _list(store) -> int:
         table.add_column(column, justify=justify, overflow="fold")
     for info in infos:
         if info.meta is None:
-            table.add_row(Text(info.name), Text(_printable(info.error or "unreadable"), style="red"), "", "", "", "")
+            table.add_row(Text(info.name), Text(printable(info.error or "unreadable"), style="red"), "", "", "", "")
             continue
         meta = info.meta
         table.add_row(
@@ -132,70 +133,11 @@ def _list_json(store) -> int:
                 epoch=progress.get("epoch"),
                 epochs=(meta.get("train_config") or {}).get("epochs"),
                 step=progress.get("step"),
-                best_val_bpc=_best_bpc(meta),
+                best_val_bpc=best_bpc(meta),
                 updated=meta.get("updated"),
             )
         print(json.dumps(row, ensure_ascii=True))
     return 0
-
-
-def corpus_label(meta: dict[str, Any]) -> str:
-    """The corpus column: its file name(s)."""
-    corpus = meta.get("corpus") or {}
-    paths = corpus.get("paths")
-    if isinstance(paths, str):
-        paths = [paths]
-    if not isinstance(paths, list) or not paths:
-        return "-"
-    label = Path(str(paths[0])).name or str(paths[0])
-    if len(paths) > 1:
-        label += f" +{len(paths) - 1}"
-    return _printable(label)
-
-
-def parameters_label(meta: dict[str, Any]) -> str:
-    """The parameters column, e.g. 876.9k."""
-    from lstmtui.core.config import ModelConfig
-
-    config = ModelConfig.from_dict(meta["model"])  # validated by the store already
-    return f"{config.layers}x{config.hidden} {_count(config.parameter_count())}"
-
-
-def epochs_label(meta: dict[str, Any]) -> str:
-    """The epochs column: done/planned."""
-    progress = meta.get("progress") or {}
-    total = (meta.get("train_config") or {}).get("epochs")
-    done = progress.get("epoch")
-    if done is None:
-        return "-"
-    label = f"{done}/{total}" if isinstance(total, int) else str(done)
-    return label + (" done" if progress.get("finished") is True else "")
-
-
-def _best_bpc(meta: dict[str, Any]) -> float | None:
-    progress = meta.get("progress") or {}
-    if _finite(progress.get("best_val_bpc")):
-        return float(progress["best_val_bpc"])
-    if _finite(progress.get("best_val_loss")):
-        return float(progress["best_val_loss"]) / LN2
-    values = [p[2] for p in (meta.get("history") or {}).get("val", []) if len(p) > 2 and _finite(p[2])]
-    return min(values) if values else None
-
-
-def bpc_label(meta: dict[str, Any]) -> str:
-    """The best validation bits/char column."""
-    bpc = _best_bpc(meta)
-    return "-" if bpc is None else f"{bpc:.3f}"
-
-
-def time_label(stamp: Any) -> str:
-    """The updated column: a short local time."""
-    if not isinstance(stamp, str):
-        return "-"
-    try:
-        return datetime.fromisoformat(stamp).astimezone().strftime("%Y-%m-%d %H:%M")
-    except (ValueError, OverflowError, OSError):
-        return _printable(stamp)
 
 
 # ----- show -----
@@ -216,11 +158,11 @@ def _show(store, name: str, as_json: bool) -> int:
     lines.append(
         f"model: {config.layers} layers x {config.hidden} hidden, input {config.input}"
         + (f" ({config.embedding_dim} wide)" if config.input == "embedding" else "")
-        + f", dropout {config.dropout}, {_count(config.parameter_count())} parameters"
+        + f", dropout {config.dropout}, {format_count(config.parameter_count(), digits=2)} parameters"
     )
     vocab = meta["vocab"]
-    lines.append(f"vocabulary: {len(vocab)} symbols: {_printable(''.join(vocab))[:200]}")
-    best = _best_bpc(meta)
+    lines.append(f"vocabulary: {len(vocab)} symbols: {printable(''.join(vocab))[:200]}")
+    best = best_bpc(meta)
     if best is not None:
         lines.append(f"best validation: {best:.4f} bits/char")
     skip = {"created", "updated", "lstmtui_version", "torch_version", "format_version", "name", "vocab", "history", "model"}
@@ -228,12 +170,12 @@ def _show(store, name: str, as_json: bool) -> int:
         if key in skip:
             continue
         if key == "rng" and isinstance(value, dict):
-            lines.append(f"rng: saved states for {', '.join(_printable(str(k)) for k in value) or 'nothing'}")
+            lines.append(f"rng: saved states for {', '.join(printable(str(k)) for k in value) or 'nothing'}")
             continue
         if key == "files" and isinstance(value, dict):
             lines.append("files:")
             for group, entry in value.items():
-                lines.append(f"  {group}: {_size(entry['size'])}  sha256 {entry['sha256'][:16]}...")
+                lines.append(f"  {group}: {format_size(entry['size'])}  sha256 {entry['sha256'][:16]}...")
             continue
         lines.extend(_render(key, value, 0))
     lines.append("")
@@ -246,21 +188,21 @@ def _render(key: str, value: Any, depth: int) -> list[str]:
     pad = "  " * depth
     if isinstance(value, dict):
         if not value:
-            return [f"{pad}{_printable(str(key))}: {{}}"]
-        out = [f"{pad}{_printable(str(key))}:"]
+            return [f"{pad}{printable(str(key))}: {{}}"]
+        out = [f"{pad}{printable(str(key))}:"]
         if depth >= 4:
-            return [f"{pad}{_printable(str(key))}: {{{len(value)} keys}}"]
+            return [f"{pad}{printable(str(key))}: {{{len(value)} keys}}"]
         for k, v in value.items():
             out.extend(_render(k, v, depth + 1))
         return out
-    return [f"{pad}{_printable(str(key))}: {_value(value)}"]
+    return [f"{pad}{printable(str(key))}: {_value(value)}"]
 
 
 def _value(value: Any) -> str:
     if isinstance(value, list) and len(value) > 8:
         return f"[{len(value)} items]"
     if isinstance(value, str):
-        return _printable(value)
+        return printable(value)
     try:
         text = json.dumps(value, ensure_ascii=True)
     except (TypeError, ValueError):
@@ -270,8 +212,8 @@ def _value(value: Any) -> str:
 
 def learning_curve(history: dict[str, Any], width: int = CHART_WIDTH, height: int = CHART_HEIGHT) -> list[str]:
     """A small text chart of train (·) and validation (o) bits/char over steps."""
-    train = [(p[0], p[1] / LN2) for p in history.get("train") or [] if len(p) > 1 and _finite(p[0]) and _finite(p[1])]
-    val = [(p[0], p[2]) for p in history.get("val") or [] if len(p) > 2 and _finite(p[0]) and _finite(p[2])]
+    train = [(p[0], p[1] / LN2) for p in history.get("train") or [] if len(p) > 1 and is_finite_number(p[0]) and is_finite_number(p[1])]
+    val = [(p[0], p[2]) for p in history.get("val") or [] if len(p) > 2 and is_finite_number(p[0]) and is_finite_number(p[2])]
     if not train and not val:
         return ["learning curve: no history yet"]
     points = train + val
@@ -318,40 +260,3 @@ def _remove(store, name: str, yes: bool) -> int:
     store.remove(name)
     print(f"removed profile {name}")
     return 0
-
-
-# ----- formatting -----
-
-
-def _finite(value: Any) -> bool:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return False
-    try:
-        return math.isfinite(value)
-    except OverflowError:
-        return False
-
-
-def _count(n: int) -> str:
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if n >= scale:
-            return f"{n / scale:.2f}{unit}"
-    return str(n)
-
-
-def _size(n: int) -> str:
-    for unit, scale in (("GB", 1 << 30), ("MB", 1 << 20), ("kB", 1 << 10)):
-        if n >= scale:
-            return f"{n / scale:.1f} {unit}"
-    return f"{n} B"
-
-
-def _printable(text: str) -> str:
-    """Text safe for a terminal: control characters and lone surrogates escaped, never interpreted."""
-    out = []
-    for ch in text:
-        if ch.isprintable() or ch == " ":
-            out.append(ch)
-        else:
-            out.append(ch.encode("unicode_escape").decode("ascii"))
-    return "".join(out).encode("utf-8", "backslashreplace").decode("utf-8")

@@ -1,4 +1,4 @@
-"""How numbers read on screen: durations ("3m08s"), counts ("1.2M"), byte sizes, and durations typed as "15m".
+"""How figures read on screen: durations ("3m08s"), counts ("1.2M"), byte sizes, terminal-safe text; "15m" parsed.
 
 The TUI and the commands both format through here, so a figure reads the same everywhere.
 """
@@ -57,3 +57,24 @@ def parse_duration(text: str) -> float:
         return float(clean)
     except ValueError:
         raise ValueError(f"not a duration: {clean!r} (use e.g. 90s, 15m, 1h)") from None
+
+
+def is_finite_number(value: object) -> bool:
+    """True for an int or float that is finite (not a bool, NaN, infinity or anything else)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        return False
+
+
+def printable(text: str) -> str:
+    """Text safe for a terminal: control characters and lone surrogates escaped, never interpreted."""
+    out = []
+    for ch in text:
+        if ch.isprintable() or ch == " ":
+            out.append(ch)
+        else:
+            out.append(ch.encode("unicode_escape").decode("ascii"))
+    return "".join(out).encode("utf-8", "backslashreplace").decode("utf-8")

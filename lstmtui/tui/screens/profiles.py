@@ -9,8 +9,8 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
-from lstmtui.commands.profiles import bpc_label, corpus_label, epochs_label, parameters_label, time_label
 from lstmtui.core.errors import LstmtuiError
+from lstmtui.core.profile_labels import bpc_label, corpus_label, epochs_label, parameters_label, time_label
 from lstmtui.tui.screens.confirm import ConfirmScreen, PromptScreen
 from lstmtui.tui.widgets.footer import Footer
 

@@ -7,6 +7,8 @@ import math
 from rich.text import Text
 from textual.widget import Widget
 
+from lstmtui.core.units import format_count
+
 MAX_POINTS = 2048  # per series; older points are merged in pairs, never dropped
 SMOOTHING = 0.05  # EMA weight of each new training loss
 AXIS_WIDTH = 6
@@ -215,12 +217,6 @@ def render_chart(train: list[tuple[float, float]], val: list[tuple[float, float]
 
 
 def _short(n: float) -> str:
-    """1234 -> 1.2k, 1234567 -> 1.2M."""
+    """1234 -> 1.2k, 12345 -> 12k, 1234567 -> 1.2M: an axis label fits in a few columns."""
     n = int(n)
-    if n >= 1_000_000:
-        return f"{n / 1e6:.1f}M"
-    if n >= 10_000:
-        return f"{n / 1e3:.0f}k"
-    if n >= 1_000:
-        return f"{n / 1e3:.1f}k"
-    return str(n)
+    return format_count(n, digits=0 if 10_000 <= n < 1_000_000 else 1)

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from lstmtui.commands.common import add_corpus_options, add_home_option, add_training_options
+from lstmtui.commands.common import (
+    add_corpus_options,
+    add_home_option,
+    add_training_options,
+    cleaning_from_args,
+    config_from_args,
+    overrides_from_args,
+)
 
 EPILOG = """headless commands:
   lstmtui train CORPUS        train without the TUI (rich progress or plain lines)
@@ -44,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Start the Textual app."""
-    from lstmtui.tui.launch import launch  # textual is imported only here
+    from lstmtui.tui.launch import launch  # textual is imported only when the app starts
 
-    return launch(args)
+    config = config_from_args(args)
+    # typed options override an opened profile's settings, and --time-budget's planner keeps them
+    return launch(args, config, cleaning_from_args(args), overrides_from_args(args))

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import argparse
 import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from lstmtui.core.config import TrainConfig
+    from lstmtui.core.corpus import CleaningOptions
 
 DEFAULT_FPS = 30  # plenty for 10 metric updates a second; lower it for slow links
 
@@ -21,15 +26,13 @@ def set_fps(fps: float | None) -> None:
     os.environ["TEXTUAL_FPS"] = str(max(1, int(fps)))
 
 
-def launch(args: argparse.Namespace) -> int:
-    """Build the app options from args, run the app, return the exit status."""
+def launch(args: argparse.Namespace, config: TrainConfig, cleaning: CleaningOptions, overrides: dict) -> int:
+    """Run the app on the parsed options and the settings built from them; return the exit status."""
     set_fps(getattr(args, "fps", None))
-    from lstmtui.commands.common import cleaning_from_args, config_from_args, overrides_from_args
     from lstmtui.core.corpus import default_corpus_path
     from lstmtui.core.errors import ConfigError, ProfileError
     from lstmtui.core.profiles import ProfileStore, validate_name
 
-    config = config_from_args(args)
     home = args.home
     corpus = [str(p) for p in (args.corpus or [])]
     for path in corpus:
@@ -43,11 +46,9 @@ def launch(args: argparse.Namespace) -> int:
             raise ProfileError(f"no profile named {profile} (see `lstmtui profiles list`)")
         # an opened profile waits for a key to train further, unless a corpus to train on was given
         start = bool(corpus)
-    # typed options: they override an opened profile's settings, and --time-budget's planner keeps them
-    overrides = overrides_from_args(args)
     if not profile and not corpus:
         corpus = [str(default_corpus_path())]
-    cleaning = cleaning_from_args(args) if (corpus and not profile) else None
+    cleaning = cleaning if (corpus and not profile) else None
 
     from lstmtui.tui.app import AppOptions, LstmtuiApp
 

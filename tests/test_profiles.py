@@ -8,6 +8,7 @@ import json
 import os
 import pickle
 import random
+import re
 import select
 import signal
 import subprocess
@@ -19,7 +20,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from lstmtui.core import profiles
+from lstmtui.core.profiles import store as profiles
 from lstmtui.core.config import ModelConfig
 from lstmtui.core.errors import ProfileError, ProfileLockedError
 from lstmtui.core.model import CharLSTM
@@ -250,11 +251,11 @@ def meta_mutations():
         (put(["format_version"], 3), "written by a newer lstmtui (format 3 > 1); upgrade lstmtui"),
         (drop("model"), "lacks 'model'"),
         (put(["model"], [1, 2]), "'model' must be a JSON object"),
-        (put(["model", "hidden"], 10**9), "--hidden must be between"),
-        (put(["model", "layers"], 10**9), "--layers must be between"),
-        (put(["model", "hidden"], "256"), "--hidden must be a whole number"),
+        (put(["model", "hidden"], 10**9), re.compile(r"hidden\b.* must be between")),
+        (put(["model", "layers"], 10**9), re.compile(r"layers\b.* must be between")),
+        (put(["model", "hidden"], "256"), re.compile(r"hidden\b.* must be a whole number")),
         (put(["model", "dropout"], 10**400), "model settings"),
-        (put(["model", "input"], "pickle"), "--input must be one of"),
+        (put(["model", "input"], "pickle"), re.compile(r"input\b.* must be one of")),
         (drop("vocab"), "lacks 'vocab'"),
         (put(["vocab"], "abc"), "'vocab' must be a list"),
         (put(["vocab"], VOCAB[:-1] + [VOCAB[0]]), "lists a symbol twice"),
@@ -285,7 +286,7 @@ def test_bad_metadata_gives_one_line_naming_profile_and_problem(store, mutate, m
         store.load_meta("tiny")
     text = str(info.value)
     assert text.startswith("profile tiny"), text
-    assert message in text
+    assert message.search(text) if isinstance(message, re.Pattern) else message in text, text
     assert "\n" not in text and len(text) < 300
 
 
@@ -319,7 +320,7 @@ def test_absurd_sizes_are_refused_before_any_tensor_is_built(store, monkeypatch)
         raise AssertionError("a tensor file was read for an invalid profile")
 
     monkeypatch.setattr(profiles, "_verify_file", no_allocation)
-    with pytest.raises(ProfileError, match="profile tiny: model settings are invalid: --hidden"):
+    with pytest.raises(ProfileError, match="profile tiny: model settings are invalid: .*hidden"):
         store.load_tensors("tiny", "best")
 
 

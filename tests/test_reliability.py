@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from lstmtui.core import profiles
+from lstmtui.core.profiles import store as profiles
 from lstmtui.core.checkpoint import load_model
 from lstmtui.core.config import TrainConfig
 from lstmtui.core.profiles import ProfileStore

@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lstmtui.core import corpus as corpus_mod
 from lstmtui.core.corpus import (
     UNKNOWN_CHAR,
     CleaningOptions,
@@ -22,6 +21,8 @@ from lstmtui.core.corpus import (
     default_corpus_path,
     load_corpus,
 )
+from lstmtui.core.corpus import cache as corpus_cache
+from lstmtui.core.corpus import load as corpus_load
 from lstmtui.core.errors import ConfigError, CorpusError, VocabularyError
 
 
@@ -130,7 +131,8 @@ def test_missing_characters_name_them_and_suggest_extend_vocab(tmp_path):
     with pytest.raises(VocabularyError) as e:
         load_corpus([path], vocab=base)
     msg = one_line(e)
-    assert "--extend-vocab" in msg and "'é'" in msg and "'v'" in msg
+    assert "extend the vocabulary" in msg and "minimum character count" in msg and "'é'" in msg and "'v'" in msg
+    assert "--" not in msg  # core names settings; the CLI adds its flags
 
 
 def test_extend_vocab_appends_and_keeps_old_ids(tmp_path):
@@ -173,7 +175,7 @@ def test_directory_sorted_recursive_skipping_hidden_and_binary(tmp_path):
 
 def test_stdin(monkeypatch):
     class FakeStdin:
-        buffer = io.BytesIO("from a pipe\r\nok\n".encode())
+        buffer = io.BytesIO(b"from a pipe\r\nok\n")
 
     monkeypatch.setattr(sys, "stdin", FakeStdin())
     c = load_corpus(["-"])
@@ -252,12 +254,13 @@ def test_shorter_than_one_batch(tmp_path):
     with pytest.raises(CorpusError) as e:
         check_trainable(c, batch=64, seq_len=128, val_fraction=0.1)
     msg = one_line(e)
-    assert "--batch 64" in msg and "90 characters" in msg and "lower --batch to 45" in msg
+    assert "batch size 64" in msg and "90 characters" in msg and "lower the batch size to 45" in msg
+    assert "--" not in msg  # core names settings; the CLI adds its flags
     assert check_trainable(c, batch=45, seq_len=128, val_fraction=0.1) == 1
     assert check_trainable(c, batch=4, seq_len=8, val_fraction=0.1) == 8
     with pytest.raises(CorpusError) as e:
         check_trainable(c, batch=1, seq_len=8, val_fraction=0.01)
-    assert "--val-fraction" in one_line(e)
+    assert "validation fraction" in one_line(e)
 
 
 def test_nul_bytes(tmp_path):
@@ -281,7 +284,7 @@ def test_utf16_with_bom(tmp_path):
     with pytest.raises(CorpusError) as e:
         load_corpus([write(tmp_path, "w.txt", "hello\n".encode("utf-16"))])
     msg = one_line(e)
-    assert "UTF-16" in msg and "--encoding utf-16" in msg
+    assert "UTF-16" in msg and "set the corpus encoding to utf-16" in msg
 
 
 @pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"])
@@ -289,7 +292,7 @@ def test_utf16_and_utf32_without_bom(tmp_path, encoding):
     path = write(tmp_path, "w.txt", "plain words, and more words\n".encode(encoding) * 3)
     with pytest.raises(CorpusError) as e:
         load_corpus([path])
-    assert f"--encoding {encoding}" in one_line(e)
+    assert f"set the corpus encoding to {encoding}" in one_line(e)
     assert load_corpus([path], CleaningOptions(encoding=encoding)).text() == "plain words, and more words\n" * 3
 
 
@@ -298,7 +301,7 @@ def test_latin1_read_as_utf8(tmp_path):
     with pytest.raises(CorpusError) as e:
         load_corpus([write(tmp_path, "l1.txt", data)])
     msg = one_line(e)
-    assert f"offset {data.index(0xE9)}" in msg and "0xE9" in msg and "--encoding latin-1" in msg
+    assert f"offset {data.index(0xE9)}" in msg and "0xE9" in msg and "set the corpus encoding to latin-1" in msg
 
 
 def test_bad_utf8_offset_found_across_chunks(tmp_path):
@@ -369,6 +372,8 @@ def test_device_is_refused():
 def test_unknown_encoding():
     with pytest.raises(ConfigError, match="unknown encoding"):
         CleaningOptions(encoding="no-such-codec")
+    with pytest.raises(ConfigError, match="^minimum character count must be 0 or more"):
+        CleaningOptions(min_char_count=-1)
 
 
 def test_no_paths():
@@ -398,7 +403,7 @@ def test_chunked_read_equals_whole_text(tmp_path, opts):
 
 
 def test_cache_written_and_hit_with_identical_data(tmp_path, monkeypatch):
-    monkeypatch.setattr(corpus_mod, "CACHE_MIN_BYTES", 0)
+    monkeypatch.setattr(corpus_load, "CACHE_MIN_BYTES", 0)
     path = write(tmp_path, "t.txt", TRICKY * 20)
     cache = tmp_path / "cache"
     stages: list[str] = []
@@ -423,9 +428,9 @@ def test_cache_written_and_hit_with_identical_data(tmp_path, monkeypatch):
 @pytest.mark.parametrize("spool", [True, False])
 def test_large_corpus_paths_equal_whole_text(tmp_path, monkeypatch, spool):
     """Pass 2 reads the spooled pieces, or (no spool) reads and cleans the files again."""
-    monkeypatch.setattr(corpus_mod, "CACHE_MIN_BYTES", 0)
+    monkeypatch.setattr(corpus_load, "CACHE_MIN_BYTES", 0)
     if not spool:
-        monkeypatch.setattr(corpus_mod._Spool, "create", classmethod(lambda cls, d: None))
+        monkeypatch.setattr(corpus_cache.Spool, "create", classmethod(lambda cls, d: None))
     a = write(tmp_path, "a.txt", TRICKY)
     b = write(tmp_path, "b.txt", "plain ascii tail " * 20)
     for opts in (CleaningOptions(), CleaningOptions(lowercase=True, min_char_count=3)):
@@ -441,13 +446,15 @@ def test_large_corpus_paths_equal_whole_text(tmp_path, monkeypatch, spool):
 def test_byte_pieces_with_more_wide_characters_than_slots(tmp_path, monkeypatch, spool):
     """Whole UTF-8 lines are cleaned as bytes, with a few wider characters given spare byte values;
     once those run out, lines fall back to the str path, and every mix gives the same text."""
-    from lstmtui.core.cleaning import EXTRA_SLOTS
+    from lstmtui.core.corpus.cleaning import EXTRA_SLOTS
 
-    monkeypatch.setattr(corpus_mod, "CACHE_MIN_BYTES", 0)
+    monkeypatch.setattr(corpus_load, "CACHE_MIN_BYTES", 0)
     if not spool:
-        monkeypatch.setattr(corpus_mod._Spool, "create", classmethod(lambda cls, d: None))
+        monkeypatch.setattr(corpus_cache.Spool, "create", classmethod(lambda cls, d: None))
     wide = [chr(0x400 + i) for i in range(EXTRA_SLOTS + 8)]  # Cyrillic: more than the spare byte values
-    lines = [f"line {i} caf\u00e9 \u2014 {w}{w.lower()} na\u00efve\u0085 Kelvin \u212a\x07\r\n" for i, w in enumerate(wide)]
+    lines = [
+        f"line {i} caf\u00e9 \u2014 {w}{w.lower()} na\u00efve\u0085 Kelvin \u212a\x07\r\n" for i, w in enumerate(wide)
+    ]
     text = "".join(lines) + "no newline at the end \U0001f642"
     path = write(tmp_path, "t.txt", text)
     for opts in (CleaningOptions(), CleaningOptions(lowercase=True), CleaningOptions(min_char_count=2)):
@@ -460,7 +467,7 @@ def test_byte_pieces_with_more_wide_characters_than_slots(tmp_path, monkeypatch,
 
 
 def test_stale_temporary_files_are_swept(tmp_path, monkeypatch):
-    monkeypatch.setattr(corpus_mod, "CACHE_MIN_BYTES", 0)
+    monkeypatch.setattr(corpus_load, "CACHE_MIN_BYTES", 0)
     corpora = tmp_path / "cache" / "corpora"
     corpora.mkdir(parents=True)
     old, fresh = corpora / ".abc.npy.123.tmp", corpora / ".spool.456.tmp"
@@ -472,7 +479,7 @@ def test_stale_temporary_files_are_swept(tmp_path, monkeypatch):
 
 
 def test_cache_default_dir_from_env_and_changed_file(tmp_path, monkeypatch):
-    monkeypatch.setattr(corpus_mod, "CACHE_MIN_BYTES", 0)
+    monkeypatch.setattr(corpus_load, "CACHE_MIN_BYTES", 0)
     path = write(tmp_path, "t.txt", "version one\n" * 10)
     assert load_corpus([path]).text() == "version one\n" * 10
     assert list((Path(os.environ["LSTMTUI_CACHE"]) / "corpora").glob("*.npy"))
@@ -481,7 +488,7 @@ def test_cache_default_dir_from_env_and_changed_file(tmp_path, monkeypatch):
 
 
 def test_corrupt_cache_is_rebuilt(tmp_path, monkeypatch):
-    monkeypatch.setattr(corpus_mod, "CACHE_MIN_BYTES", 0)
+    monkeypatch.setattr(corpus_load, "CACHE_MIN_BYTES", 0)
     path = write(tmp_path, "t.txt", "some text here\n" * 10)
     cache = tmp_path / "cache"
     load_corpus([path], cache_dir=cache)
@@ -491,7 +498,7 @@ def test_corrupt_cache_is_rebuilt(tmp_path, monkeypatch):
 
 
 def test_unwritable_cache_falls_back_to_memory(tmp_path, monkeypatch):
-    monkeypatch.setattr(corpus_mod, "CACHE_MIN_BYTES", 0)
+    monkeypatch.setattr(corpus_load, "CACHE_MIN_BYTES", 0)
     path = write(tmp_path, "t.txt", "some text here\n" * 10)
     blocker = write(tmp_path, "not-a-dir", "x")  # the cache dir cannot be created under a file
     c = load_corpus([path], cache_dir=blocker)
@@ -514,7 +521,7 @@ def test_split_is_contiguous_tail(tmp_path):
     assert c.vocab.decode(val) == "0123456789"
     assert len(c.split(0.0)[1]) == 0
     for bad in (-0.1, 1.0, 2):
-        with pytest.raises(ConfigError):
+        with pytest.raises(ConfigError, match="^validation fraction must be at least 0 and below 1"):
             c.split(bad)
 
 
@@ -574,7 +581,7 @@ def test_killed_while_caching_leaves_a_usable_cache(tmp_path, monkeypatch):
     path.write_bytes(("Zoë's line of text, repeated — again\n" * 60_000).encode())  # ~2.4 MB
     cache = tmp_path / "cache"
     code = (
-        "import sys; from pathlib import Path; from lstmtui.core import corpus as c;"
+        "import sys; from pathlib import Path; from lstmtui.core.corpus import load as c;"
         "c.CACHE_MIN_BYTES = 0; c.load_corpus([sys.argv[1]], cache_dir=Path(sys.argv[2]), chunk_bytes=1 << 16)"
     )
     for delay in (0.3, 0.6, 0.9):
@@ -582,7 +589,7 @@ def test_killed_while_caching_leaves_a_usable_cache(tmp_path, monkeypatch):
         time.sleep(delay)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-    monkeypatch.setattr(corpus_mod, "CACHE_MIN_BYTES", 0)
+    monkeypatch.setattr(corpus_load, "CACHE_MIN_BYTES", 0)
     got = load_corpus([path], cache_dir=cache)
     again = load_corpus([path], cache_dir=cache)
     expected = "Zoë's line of text, repeated — again\n" * 60_000

@@ -19,9 +19,9 @@ import ctypes, json, os, sys
 import lstmtui.core  # before any LSTM runs: caps oneDNN's primitive cache
 import torch
 from lstmtui.core.config import ModelConfig
+from lstmtui.core.corpus import Vocab
 from lstmtui.core.model import CharLSTM
 from lstmtui.core.sampling import CharGenerator, SamplingConfig
-from lstmtui.core.vocab import Vocab
 
 libc = ctypes.CDLL("libc.so.6")
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
-from lstmtui.core.cleaning import codepoints
+from lstmtui.core.corpus.cleaning import codepoints
 from lstmtui.core.errors import VocabularyError
 
 
@@ -84,9 +84,7 @@ class Vocab:
         bad = self._sorted_codes[pos] != cps
         if bad.any():
             chars = sorted({chr(int(c)) for c in np.unique(cps[bad])})
-            raise VocabularyError(
-                f"the text has {len(chars)} character(s) the vocabulary lacks: {show_chars(chars)}"
-            )
+            raise VocabularyError(f"the text has {len(chars)} character(s) the vocabulary lacks: {show_chars(chars)}")
         return self._order[pos].astype(self.dtype)
 
     def decode(self, ids) -> str:
@@ -101,7 +99,7 @@ class Vocab:
         return list(self.chars)
 
     @classmethod
-    def from_list(cls, chars: Sequence[str]) -> "Vocab":
+    def from_list(cls, chars: Sequence[str]) -> Vocab:
         """Rebuild from ``to_list()``; VocabularyError if entries are not unique single characters."""
         if isinstance(chars, str) or not isinstance(chars, (list, tuple)):
             raise VocabularyError("bad vocabulary: expected a list of characters")

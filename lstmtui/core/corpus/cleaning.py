@@ -12,7 +12,8 @@ Cleaning, applied in this order and recorded in the provenance under ``cleaning`
 6. characters seen fewer than ``min_char_count`` times in the corpus map to ``UNKNOWN_CHAR``
    (off by default).
 
-Steps 1 and 6 happen in ``lstmtui.core.corpus`` (reading files; counting over the whole corpus).
+Step 1 happens in ``lstmtui.core.corpus.decode`` (reading files) and step 6 in
+``lstmtui.core.corpus.vocab_plan`` (counting over the whole corpus).
 Steps 2 to 5 are local (they look no further than neighbouring characters), so a corpus can be
 cleaned chunk by chunk: ``safe_cut`` finds where text may be cut without changing the result.
 """
@@ -23,8 +24,8 @@ import codecs
 import functools
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
-from typing import Sequence
 
 import numpy as np
 
@@ -42,6 +43,7 @@ _CUT_WINDOW = 1 << 16
 # Byte pieces hold one byte a character. Bytes 0x80-0x9F would be C1 controls, which cleaning
 # drops, so they are free to stand for up to 32 wider characters (see Cleaner.extra).
 BYTE_PIECES = (bytes, bytearray)
+Piece = bytes | bytearray | np.ndarray  # a cleaned piece of text: see the comment above Cleaner
 EXTRA_BASE = 0x80
 EXTRA_SLOTS = 32
 _DROP = 0x01  # a control character, so the final translate deletes it along with real ones
@@ -61,7 +63,7 @@ class CleaningOptions:
 
     def __post_init__(self) -> None:
         if not isinstance(self.min_char_count, int) or self.min_char_count < 0:
-            raise ConfigError(f"--min-char-count must be 0 or more, not {self.min_char_count!r}")
+            raise ConfigError(f"minimum character count must be 0 or more, not {self.min_char_count!r}")
         try:
             codecs.lookup(self.encoding)
         except (LookupError, TypeError):
@@ -74,7 +76,7 @@ class CleaningOptions:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "CleaningOptions":
+    def from_dict(cls, d: dict) -> CleaningOptions:
         """Build from a dict, ignoring unknown keys (such as the recorded ``steps``)."""
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})
@@ -91,7 +93,6 @@ class CleaningOptions:
         return {**self.to_dict(), "steps": steps}
 
 
-
 def normalise_newlines(s: str) -> str:
     """CRLF and lone CR to LF."""
     if "\r" in s:
@@ -106,9 +107,10 @@ def codepoints(s: str) -> np.ndarray:
     return np.frombuffer(s.encode("utf-32-le"), dtype="<u4")
 
 
-# A cleaned "piece" of text is ``bytes`` (or a ``bytearray``: see BYTE_PIECES) with one byte a character (the common case, handled by fast
-# bytes methods): a byte below 0x80 or from 0xA0 is that code point, and a byte in 0x80-0x9F is the
-# wider character ``Cleaner.extra[byte - 0x80]``. Other text is a uint32 array of code points.
+# A cleaned "piece" of text is ``bytes`` (or a ``bytearray``: see BYTE_PIECES) with one byte a
+# character (the common case, handled by fast bytes methods): a byte below 0x80 or from 0xA0 is
+# that code point, and a byte in 0x80-0x9F is the wider character ``Cleaner.extra[byte - 0x80]``.
+# Other text is a uint32 array of code points.
 
 
 class Cleaner:
@@ -125,7 +127,7 @@ class Cleaner:
         self.c = c
         self.trusted = trusted
         self.dirty = False  # some piece needed the slow path
-        self.last_counts: np.ndarray | None = None  # bincount of the last wide piece, for _Tally
+        self.last_counts: np.ndarray | None = None  # bincount of the last wide piece, for Tally
         # Wider characters that byte pieces hold as 0x80 + their index here. A cleaner given the
         # list of an earlier one (reading the same corpus again) keeps it as it is.
         self.extra: list[int] = [] if extra is None else extra
@@ -141,7 +143,7 @@ class Cleaner:
             data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         if self.c.lowercase:
             data = data.translate(_ASCII_LOWER)
-        # One scan finds controls (rare) and the ASCII characters not seen before, for _Tally:
+        # One scan finds controls (rare) and the ASCII characters not seen before, for Tally:
         # what survives deleting every non-ASCII byte and every ASCII byte value seen so far.
         fresh = set(data.translate(None, self._skip))
         if data.isascii():
@@ -187,12 +189,12 @@ class Cleaner:
         return self._finish(buf.replace(bytes([_DROP]), b""), fresh, wide_codes)
 
     def _finish(self, b: bytes | bytearray, fresh: set[int], wide_codes: Sequence[int]) -> bytes | bytearray:
-        """Drop ASCII controls if ``fresh`` (the new ASCII values) has any; give _Tally the new characters."""
+        """Drop ASCII controls if ``fresh`` (the new ASCII values) has any; give Tally the new characters."""
         if not fresh.isdisjoint(_ASCII_CONTROLS):
             b = b.translate(None, _ASCII_CONTROLS)
             fresh = fresh.difference(_ASCII_CONTROLS)
         self._skip += bytes(sorted(fresh))
-        if not self.c.min_char_count:  # else _Tally needs real counts and makes them itself
+        if not self.c.min_char_count:  # else Tally needs real counts and makes them itself
             present = np.zeros(256, dtype=np.int64)
             present[list(fresh)] = 1
             present[[c for c in wide_codes if c != _DROP]] = 1
@@ -297,7 +299,7 @@ def _composing() -> set[int]:
     return _COMPOSING
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def nfc_inert(cp: int) -> bool:
     """Whether NFC leaves this character alone and never composes it with the one before."""
     ch = chr(cp)

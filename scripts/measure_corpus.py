@@ -27,17 +27,19 @@ sys.path.insert(0, str(REPO))
 def make(path: Path, mb: int, kind: str) -> None:
     """Write about ``mb`` MB of the sample prose with non-ASCII characters of the given kind."""
     if kind == "bench":
-        from lstmtui.core.bench import write_generated_corpus
+        from lstmtui.bench.startup import write_generated_corpus
 
         write_generated_corpus(path, mb * 10**6)
         return
     base = (REPO / "sample_corpora" / "prose.txt").read_text("utf-8")
     text = base.replace("Rosa", "Rosá").replace("Edith", "Édith")
     if kind == "bmp":
-        text = text.replace('"', "\u201c", 1).replace(',"', ",\u201d").replace("'", "\u2019").replace(", ", " \u2014 ", 3)
+        text = (
+            text.replace('"', "\u201c", 1).replace(',"', ",\u201d").replace("'", "\u2019").replace(", ", " \u2014 ", 3)
+        )
         text = text.replace('. "', ". \u201c").replace('"', "\u201d")
     elif kind == "astral":
-        text = text.replace("the", "\u65e5\u672c").replace("and", "\U0001F642")
+        text = text.replace("the", "\u65e5\u672c").replace("and", "\U0001f642")
     block = text.encode()
     with open(path, "wb") as f:
         written = 0
@@ -98,7 +100,9 @@ def main() -> int:
         make(path, a.mb, a.kind)
     with tempfile.TemporaryDirectory() as cache:
         for run in ("cold", "cached"):
-            out = subprocess.run([sys.executable, __file__, str(path), "--child", cache], capture_output=True, text=True)
+            out = subprocess.run(
+                [sys.executable, __file__, str(path), "--child", cache], capture_output=True, text=True
+            )
             if out.returncode:
                 print(out.stderr, file=sys.stderr)
                 return 1

@@ -15,10 +15,11 @@ import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from lstmtui.commands.common import add_training_options, config_from_args  # noqa: E402
-
 
 def main() -> int:
+    """Measure headless, then the app, and print both as JSON."""
+    from lstmtui.commands.common import add_training_options, config_from_args
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("corpus", nargs="?", default=None)
     parser.add_argument("--seconds", type=float, default=30.0)
@@ -26,8 +27,8 @@ def main() -> int:
     parser.add_argument("--min-char-count", type=int, default=0)
     add_training_options(parser)
     args = parser.parse_args()
+    from lstmtui.bench.tui import measure_headless, measure_tui
     from lstmtui.core.corpus import default_corpus_path
-    from lstmtui.tui.measure import measure_headless, measure_tui
 
     corpus = args.corpus or str(default_corpus_path())
     config = config_from_args(args)

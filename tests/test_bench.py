@@ -9,9 +9,12 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
+from lstmtui.bench.baseline import BaselineTrainer, window_loss, window_positions
+from lstmtui.bench.ceiling import gemm_ceiling, matmul_gflops, step_gemms
+from lstmtui.bench.generation import generation_models
+from lstmtui.bench.quality import time_to_reach
+from lstmtui.bench.runner import run_bench
 from lstmtui.cli import main
-from lstmtui.core import bench
-from lstmtui.core.baseline import BaselineTrainer, window_loss, window_positions
 from lstmtui.core.config import ModelConfig, TrainConfig
 from lstmtui.core.model import CharLSTM, flops_per_char
 
@@ -45,22 +48,22 @@ def test_flops_per_char_matches_torch_flop_counter(inp, layers):
 @pytest.mark.parametrize("inp", ["embedding", "onehot"])
 def test_step_gemms_add_up_to_flops_per_char(inp):
     cfg = ModelConfig(vocab_size=65, hidden=32, layers=2, input=inp, embedding_dim=8)
-    total = sum(2 * m * k * n * times for _l, m, k, n, times in bench.step_gemms(cfg, 4, 7))
+    total = sum(2 * m * k * n * times for _l, m, k, n, times in step_gemms(cfg, 4, 7))
     assert total == flops_per_char(cfg) * 4 * 7
 
 
 def test_matmul_and_ceiling_are_positive():
     cfg = ModelConfig(vocab_size=20, hidden=16, layers=1)
-    assert bench.matmul_gflops(16, 16, 16, seconds=0.01) > 0
-    ceil = bench.gemm_ceiling(cfg, 4, 8, seconds=0.01)
+    assert matmul_gflops(16, 16, 16, seconds=0.01) > 0
+    ceil = gemm_ceiling(cfg, 4, 8, seconds=0.01)
     assert ceil["gflops"] > 0 and ceil["step_flops"] == flops_per_char(cfg) * 32
 
 
 def test_time_to_reach_interpolates():
     curve = [(10.0, 3.0), (20.0, 2.0), (30.0, 1.5)]
-    assert bench.time_to_reach(curve, 2.5) == pytest.approx(15.0)
-    assert bench.time_to_reach(curve, 3.5) == 10.0
-    assert bench.time_to_reach(curve, 1.0) is None
+    assert time_to_reach(curve, 2.5) == pytest.approx(15.0)
+    assert time_to_reach(curve, 3.5) == 10.0
+    assert time_to_reach(curve, 1.0) is None
 
 
 def test_baseline_trains_on_windows_and_scores_val():
@@ -75,14 +78,22 @@ def test_baseline_trains_on_windows_and_scores_val():
 
 
 def test_run_bench_tiny(shakespeare_or_sample, tmp_path):
-    results = bench.run_bench(
-        shakespeare_or_sample, minutes=0.02, config=TINY, corpus_gb=0.001, throughput_steps=2,
-        hiddens=(16,), snapshots=2, baseline_size=(1, 16), only={"training", "quality", "generation", "startup"},
+    results = run_bench(
+        shakespeare_or_sample,
+        minutes=0.02,
+        config=TINY,
+        corpus_gb=0.001,
+        throughput_steps=2,
+        hiddens=(16,),
+        snapshots=2,
+        baseline_size=(1, 16),
+        only={"training", "quality", "generation", "startup"},
     )
     rows = {r["name"]: r for r in results["rows"]}
     assert rows["default (1x16 embedding) chars/s"]["value"] > 0
     assert rows["2x16 onehot share of ceiling"]["value"] > 0
     from lstmtui.core.precision import bf16_native
+
     if bf16_native("cpu"):
         assert rows["2x16 embedding bf16 chars/s"]["value"] > 0 and rows["2x16 embedding bf16 speed-up"]["value"] > 0
     assert 0 < rows["lstmtui val loss after 0.02 min"]["value"] < 6
@@ -125,9 +136,9 @@ def test_generation_targets_time_the_default_architecture_whatever_the_plan_trai
 
     default = ModelConfig(vocab_size=30, hidden=32, layers=2, dropout=0.1)
     bigger = CharLSTM(ModelConfig(vocab_size=30, hidden=48, layers=2, dropout=0.2))
-    names = [(n, m.config.hidden) for n, m in bench.generation_models(default, bigger, (64,), 5)]
+    names = [(n, m.config.hidden) for n, m in generation_models(default, bigger, (64,), 5)]
     assert names == [("default model", 32), ("5-min plan's 2x48", 48), ("2x64", 64)]
     same_shape = CharLSTM(ModelConfig(vocab_size=30, hidden=32, layers=2, dropout=0.3))
-    models = bench.generation_models(default, same_shape, (64,), 5)
+    models = generation_models(default, same_shape, (64,), 5)
     assert [n for n, _ in models] == ["default model", "2x64"] and models[0][1] is same_shape
-    assert [n for n, _ in bench.generation_models(default, None, (64,), 5)] == ["default model", "2x64"]
+    assert [n for n, _ in generation_models(default, None, (64,), 5)] == ["default model", "2x64"]

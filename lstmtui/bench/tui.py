@@ -1,16 +1,28 @@
-"""Measure the TUI against headless training: throughput kept, key latency, time to first paint.
+"""The TUI section: training throughput kept in the app against headless, key latency, time to first paint.
 
-Used by scripts/tui_latency.py (and meant for `lstmtui bench`). Both measurements count
-characters trained between the first and the last step seen, from the steps' own clocks.
+Used by `lstmtui bench` and scripts/tui_latency.py. Both throughput measurements count characters
+trained between the first and the last step seen, from the steps' own clocks. Textual and the app
+are imported only when the app is measured.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
+import os
 import statistics
+import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+from lstmtui.bench.rows import Log, quiet, row
+from lstmtui.core.config import TrainConfig
+
+THROUGHPUT_KEPT_TARGET = 0.95
+KEY_P95_TARGET_MS = 50
+FIRST_PAINT_TARGET_S = 0.5
 
 
 def _rate(first: Any, last: Any, config: Any) -> float:
@@ -39,8 +51,9 @@ def measure_headless(corpus: str | Path, config: Any, seconds: float, home: str 
     return {"chars_per_s": _rate(first, steps[-1] if steps else None, config), "steps": len(steps)}
 
 
-def measure_tui(corpus: str | Path, config: Any, seconds: float, size: tuple[int, int] = (80, 24),
-                key_presses: int = 30) -> dict:
+def measure_tui(
+    corpus: str | Path, config: Any, seconds: float, size: tuple[int, int] = (80, 24), key_presses: int = 30
+) -> dict:
     """Run the app headless (Pilot) training for about ``seconds``, pressing keys meanwhile.
 
     Returns chars_per_s (training throughput inside the app), key_latency_ms_median / _p95 (a
@@ -102,3 +115,63 @@ def measure_tui(corpus: str | Path, config: Any, seconds: float, size: tuple[int
     result["chars_per_s"] = _rate(first, steps[-1] if steps else None, config)
     result["ui_updates"] = len(steps)
     return result
+
+
+def tui_section(corpus_path: str, seconds: float, config: TrainConfig, log: Log = quiet) -> list[dict]:
+    """The TUI's figures: headless runs before and after the app's run, and the app's own."""
+    cfg = replace(config, save_every_min=0.0)
+    old_home = os.environ.get("LSTMTUI_HOME")
+    try:
+        with tempfile.TemporaryDirectory(prefix="lstmtui-bench-tui-") as home:
+            os.environ["LSTMTUI_HOME"] = home  # the app's profiles go here, not to the user's
+            log("tui: headless run")
+            before = measure_headless(corpus_path, cfg, seconds, home=home)
+            log("tui: app run (headless terminal, keys pressed while training)")
+            app = measure_tui(corpus_path, cfg, seconds)
+            log("tui: headless run")
+            after = measure_headless(corpus_path, cfg, seconds, home=home)
+    except Exception as exc:  # one failed section must not lose the others
+        return [row("tui", "TUI measurements", None, "", f"failed: {type(exc).__name__}: {exc}")]
+    finally:
+        if old_home is None:
+            os.environ.pop("LSTMTUI_HOME", None)
+        else:
+            os.environ["LSTMTUI_HOME"] = old_home
+    return _tui_rows(before, app, after, seconds)
+
+
+def _tui_rows(before: dict, app: dict, after: dict, seconds: float) -> list[dict]:
+    headless = (before["chars_per_s"] + after["chars_per_s"]) / 2
+    ratio = app["chars_per_s"] / headless if headless > 0 else math.nan
+    p50, p95, paint = app.get("key_latency_ms_median"), app.get("key_latency_ms_p95"), app.get("first_paint_s")
+    return [
+        row(
+            "tui",
+            "training in the app / headless",
+            ratio,
+            "ratio",
+            f"app {app['chars_per_s']:,.0f} vs headless {before['chars_per_s']:,.0f} and "
+            f"{after['chars_per_s']:,.0f} chars/s, {seconds:g} s each",
+            f">= {THROUGHPUT_KEPT_TARGET}",
+            ratio >= THROUGHPUT_KEPT_TARGET,
+        ),
+        row("tui", "key press to screen, median", p50, "ms", f"{app.get('key_presses', 0)} presses while training"),
+        row(
+            "tui",
+            "key press to screen, p95",
+            p95,
+            "ms",
+            "",
+            f"<= {KEY_P95_TARGET_MS}",
+            p95 is not None and p95 <= KEY_P95_TARGET_MS,
+        ),
+        row(
+            "tui",
+            "first paint",
+            paint,
+            "s",
+            "app start to first screen",
+            f"<= {FIRST_PAINT_TARGET_S}",
+            paint is not None and paint <= FIRST_PAINT_TARGET_S,
+        ),
+    ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -30,8 +30,19 @@ LR = 1e-3  # Keras' Adam default
 class BaselineTrainer:
     """Trains a CharLSTM (one-hot input) on fixed windows, predicting only each window's next char."""
 
-    def __init__(self, train: np.ndarray, vocab_size: int, *, hidden: int = 256, layers: int = 2,
-                 window: int = WINDOW, stride: int = STRIDE, batch: int = BATCH, lr: float = LR, seed: int = 1337) -> None:
+    def __init__(
+        self,
+        train: np.ndarray,
+        vocab_size: int,
+        *,
+        hidden: int = 256,
+        layers: int = 2,
+        window: int = WINDOW,
+        stride: int = STRIDE,
+        batch: int = BATCH,
+        lr: float = LR,
+        seed: int = 1337,
+    ) -> None:
         torch.manual_seed(seed)
         keep_step_buffers()  # as lstmtui's own training does, so the comparison is like for like
         self.train = np.asarray(train)
@@ -39,7 +50,9 @@ class BaselineTrainer:
         self.starts = np.arange(0, len(self.train) - window, stride, dtype=np.int64)
         if len(self.starts) < 1:
             raise ValueError("the training split is shorter than one baseline window")
-        self.model = CharLSTM(ModelConfig(vocab_size=vocab_size, hidden=hidden, layers=layers, dropout=0.0, input="onehot"))
+        self.model = CharLSTM(
+            ModelConfig(vocab_size=vocab_size, hidden=hidden, layers=layers, dropout=0.0, input="onehot")
+        )
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=lr)
         self.rng = np.random.default_rng(seed)
         self.order = self.rng.permutation(len(self.starts))

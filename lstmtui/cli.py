@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from lstmtui import __version__
 from lstmtui.core.errors import LstmtuiError
@@ -43,7 +43,7 @@ def build_subcommand_parser() -> argparse.ArgumentParser:
     """A parser holding every headless subcommand (their parsers inherit the one-line errors)."""
     parser = OneLineErrorParser(prog="lstmtui")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, module in SUBCOMMANDS.items():
+    for module in SUBCOMMANDS.values():
         mod = _command_module(module)
         if mod is not None:
             mod.add_parser(subparsers)

@@ -32,8 +32,25 @@ from lstmtui.core.errors import LstmtuiError
 from lstmtui.core.model import CharLSTM
 from lstmtui.core.profiles import ProfileStore
 
-TINY = ["--hidden", "32", "--layers", "1", "--seq-len", "16", "--batch", "8", "--epochs", "1",
-        "--sample-every", "0", "--eval-every", "0", "--threads", "1", "--plain"]
+TINY = [
+    "--hidden",
+    "32",
+    "--layers",
+    "1",
+    "--seq-len",
+    "16",
+    "--batch",
+    "8",
+    "--epochs",
+    "1",
+    "--sample-every",
+    "0",
+    "--eval-every",
+    "0",
+    "--threads",
+    "1",
+    "--plain",
+]
 
 
 def run_cli(capsys, *args: str) -> tuple[int, str, str]:
@@ -69,13 +86,19 @@ def write(path: Path, data: bytes | str) -> Path:
 
 
 CORPORA = {
-    "no-text-files": (lambda d: (write(d / "imgs" / "a.png", b"\x89PNG\r\n\x1a\n\x00\x00"), d / "imgs")[1], "no text files"),
+    "no-text-files": (
+        lambda d: (write(d / "imgs" / "a.png", b"\x89PNG\r\n\x1a\n\x00\x00"), d / "imgs")[1],
+        "no text files",
+    ),
     "one-character": (lambda d: write(d / "one.txt", "x"), "only 1 character"),
     "one-distinct-character": (lambda d: write(d / "a.txt", "a" * 5000), "one distinct character"),
     "control-characters-only": (lambda d: write(d / "c.txt", b"\x01\x02\x1b" * 100), "no text after cleaning"),
     "jpeg": (lambda d: write(d / "photo.jpg", b"\xff\xd8\xff\xe0" + bytes(range(1, 256)) * 20), "JPEG image"),
     "nul-bytes": (lambda d: write(d / "bin.dat", b"hello\x00world" * 100), "binary"),
-    "utf32-without-bom": (lambda d: write(d / "w.txt", "plain words\n".encode("utf-32-le") * 100), "--encoding utf-32-le"),
+    "utf32-without-bom": (
+        lambda d: write(d / "w.txt", "plain words\n".encode("utf-32-le") * 100),
+        "--encoding utf-32-le",
+    ),
     "truncated-utf8": (lambda d: write(d / "t.txt", ("abc " * 500 + "é").encode()[:-1]), "truncated"),
     "directory-of-nothing": (lambda d: (d / "empty-dir").mkdir() or d / "empty-dir", "no text files"),
 }
@@ -134,8 +157,9 @@ def test_unreadable_corpus_through_train(tmp_path, capsys, monkeypatch):
 def test_a_single_50_mb_line_trains(tmp_path, capsys):
     word = b"lorem ipsum dolor sit amet "
     path = write(tmp_path / "line.txt", word * (50_000_000 // len(word)))
-    code, out, err = run_cli(capsys, "train", str(path), *TINY, "--max-steps", "3", "--val-fraction", "0.0005",
-                             "--profile", "line")
+    code, out, err = run_cli(
+        capsys, "train", str(path), *TINY, "--max-steps", "3", "--val-fraction", "0.0005", "--profile", "line"
+    )
     assert code == 0, err
     assert "finished (max_steps)" in out
     assert ProfileStore().load_meta("line")["corpus"]["n_chars"] == path.stat().st_size
@@ -153,16 +177,44 @@ def test_a_missing_corpus_for_the_app_is_refused_before_it_starts(tmp_path, caps
 
 
 BAD_OPTIONS = [
-    ["--hidden", "-5"], ["--layers", "0"], ["--embedding-dim", "0"], ["--embedding-dim", "-1"],
-    ["--seq-len", "-1"], ["--batch", "0"], ["--epochs", "-2"],
-    ["--lr", "-0.001"], ["--lr", "nan"], ["--lr", "inf"], ["--lr", "1000"],
-    ["--min-lr-ratio", "-0.1"], ["--min-lr-ratio", "2"], ["--warmup-steps", "-1"], ["--grad-clip", "-1"], ["--weight-decay", "-1"], ["--weight-decay", "nan"],
-    ["--grad-clip", "nan"], ["--dropout", "-0.1"], ["--dropout", "nan"], ["--val-fraction", "-0.1"],
-    ["--val-fraction", "0.9"], ["--seed", "-1"], ["--threads", "-1"], ["--max-steps", "-1"],
-    ["--time-budget", "-5m"], ["--time-budget", "nan"], ["--eval-every", "-1"], ["--eval-max-chars", "0"],
-    ["--sample-every", "-1"], ["--sample-length", "-1"], ["--sample-temperature", "-0.5"],
-    ["--sample-temperature", "inf"], ["--early-stop", "-1"], ["--save-every", "-1"], ["--save-every", "inf"],
-    ["--min-char-count", "-1"], ["--encoding", "no-such-codec"],
+    ["--hidden", "-5"],
+    ["--layers", "0"],
+    ["--embedding-dim", "0"],
+    ["--embedding-dim", "-1"],
+    ["--seq-len", "-1"],
+    ["--batch", "0"],
+    ["--epochs", "-2"],
+    ["--lr", "-0.001"],
+    ["--lr", "nan"],
+    ["--lr", "inf"],
+    ["--lr", "1000"],
+    ["--min-lr-ratio", "-0.1"],
+    ["--min-lr-ratio", "2"],
+    ["--warmup-steps", "-1"],
+    ["--grad-clip", "-1"],
+    ["--weight-decay", "-1"],
+    ["--weight-decay", "nan"],
+    ["--grad-clip", "nan"],
+    ["--dropout", "-0.1"],
+    ["--dropout", "nan"],
+    ["--val-fraction", "-0.1"],
+    ["--val-fraction", "0.9"],
+    ["--seed", "-1"],
+    ["--threads", "-1"],
+    ["--max-steps", "-1"],
+    ["--time-budget", "-5m"],
+    ["--time-budget", "nan"],
+    ["--eval-every", "-1"],
+    ["--eval-max-chars", "0"],
+    ["--sample-every", "-1"],
+    ["--sample-length", "-1"],
+    ["--sample-temperature", "-0.5"],
+    ["--sample-temperature", "inf"],
+    ["--early-stop", "-1"],
+    ["--save-every", "-1"],
+    ["--save-every", "inf"],
+    ["--min-char-count", "-1"],
+    ["--encoding", "no-such-codec"],
     ["--batch", "8192", "--seq-len", "10000"],  # allowed sizes, but far more memory than any machine here
 ]
 
@@ -192,9 +244,17 @@ def test_bad_training_option_for_the_app_is_refused_before_it_starts(tmp_path, c
 
 @pytest.mark.parametrize(
     "args",
-    [["train", "c.txt", "--hidden", "many"], ["train", "c.txt", "--lr", "fast"], ["train", "c.txt", "--input", "rnn"], ["train", "c.txt", "--precision", "fp16"],
-     ["train", "c.txt", "--no-such-option"], ["train", "c.txt", "--time-budget", "5y"], ["--batch", "lots"],
-     ["generate", "--profile", "p", "--top-p", "most"], ["profiles", "frobnicate"]],
+    [
+        ["train", "c.txt", "--hidden", "many"],
+        ["train", "c.txt", "--lr", "fast"],
+        ["train", "c.txt", "--input", "rnn"],
+        ["train", "c.txt", "--precision", "fp16"],
+        ["train", "c.txt", "--no-such-option"],
+        ["train", "c.txt", "--time-budget", "5y"],
+        ["--batch", "lots"],
+        ["generate", "--profile", "p", "--top-p", "most"],
+        ["profiles", "frobnicate"],
+    ],
     ids=lambda a: " ".join(a),
 )
 def test_values_that_are_not_numbers_or_choices_are_one_line(capsys, args):
@@ -204,8 +264,17 @@ def test_values_that_are_not_numbers_or_choices_are_one_line(capsys, args):
 
 @pytest.mark.parametrize(
     "option",
-    [["--temperature", "nan"], ["--temperature", "inf"], ["--temperature", "-1e-9"], ["--top-p", "-0.5"],
-     ["--top-p", "nan"], ["--top-p", "inf"], ["--top-k", "-5"], ["--length", "-1"], ["--which", "worst"]],
+    [
+        ["--temperature", "nan"],
+        ["--temperature", "inf"],
+        ["--temperature", "-1e-9"],
+        ["--top-p", "-0.5"],
+        ["--top-p", "nan"],
+        ["--top-p", "inf"],
+        ["--top-k", "-5"],
+        ["--length", "-1"],
+        ["--which", "worst"],
+    ],
     ids=lambda o: " ".join(o),
 )
 def test_bad_sampling_options_through_generate(capsys, option):
@@ -221,9 +290,13 @@ def _tiny_profile(store: ProfileStore, name: str) -> Path:
     """A real, small profile (untrained weights) and the path of its meta.json."""
     config = ModelConfig(vocab_size=3, hidden=8, layers=1)
     weights = {k: v.detach().clone() for k, v in CharLSTM(config).state_dict().items()}
-    meta = {"model": config.to_dict(), "vocab": ["a", "b", " "],
-            "train_config": {"hidden": 8, "layers": 1, "epochs": 5},
-            "corpus": {"paths": [], "sha256": "0" * 64}, "progress": {"step": 1, "epoch": 0, "epoch_step": 1}}
+    meta = {
+        "model": config.to_dict(),
+        "vocab": ["a", "b", " "],
+        "train_config": {"hidden": 8, "layers": 1, "epochs": 5},
+        "corpus": {"paths": [], "sha256": "0" * 64},
+        "progress": {"step": 1, "epoch": 0, "epoch_step": 1},
+    }
     store.save(name, meta, {"best": weights, "latest": weights, "optim": {}, "state": {}})
     return sorted(store.path(name).glob("v*"))[-1] / "meta.json"
 
@@ -276,19 +349,33 @@ def test_training_on_a_profile_claiming_a_huge_model_is_refused_before_allocatin
     _claim(meta_path, hidden=8192, layers=16)
     before = meta_path.read_bytes()
     corpus = write(tmp_path / "ab.txt", "ab ba " * 400)
-    code, _, err = run_cli(capsys, "train", str(corpus), "--profile", "bigger", "--epochs", "6", "--threads", "1", "--plain")
+    code, _, err = run_cli(
+        capsys, "train", str(corpus), "--profile", "bigger", "--epochs", "6", "--threads", "1", "--plain"
+    )
     assert_one_line_error(code, err, "need about", "lower --hidden")
     assert meta_path.read_bytes() == before  # the profile is untouched
 
 
 # ----- property: any model settings in a profile load or fail cleanly, never allocating a huge model --
 
-sizes = st.one_of(st.integers(-3, 70), st.sampled_from([0, 1, 4096, 8192, 8193, 10**6, 10**9, 2**63]),
-                  st.floats(allow_nan=True), st.text(max_size=3), st.none())
-model_edits = st.fixed_dictionaries({}, optional={
-    "hidden": sizes, "layers": sizes, "embedding_dim": sizes, "vocab_size": sizes, "dropout": sizes,
-    "input": st.sampled_from(["onehot", "embedding", "pickle", 3]),
-})
+sizes = st.one_of(
+    st.integers(-3, 70),
+    st.sampled_from([0, 1, 4096, 8192, 8193, 10**6, 10**9, 2**63]),
+    st.floats(allow_nan=True),
+    st.text(max_size=3),
+    st.none(),
+)
+model_edits = st.fixed_dictionaries(
+    {},
+    optional={
+        "hidden": sizes,
+        "layers": sizes,
+        "embedding_dim": sizes,
+        "vocab_size": sizes,
+        "dropout": sizes,
+        "input": st.sampled_from(["onehot", "embedding", "pickle", 3]),
+    },
+)
 
 
 @pytest.fixture(scope="module")

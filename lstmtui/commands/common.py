@@ -76,32 +76,119 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("model")
     g.add_argument("--hidden", type=int, default=D.hidden, help=f"LSTM hidden units per layer (default: {D.hidden})")
     g.add_argument("--layers", type=int, default=D.layers, help=f"stacked LSTM layers (default: {D.layers})")
-    g.add_argument("--dropout", type=float, default=D.dropout, help=f"dropout between layers and before the head (default: {D.dropout})")
+    g.add_argument(
+        "--dropout",
+        type=float,
+        default=D.dropout,
+        help=f"dropout between layers and before the head (default: {D.dropout})",
+    )
     g.add_argument("--input", choices=INPUT_MODES, default=D.input, help=f"input encoding (default: {D.input})")
-    g.add_argument("--embedding-dim", type=int, default=D.embedding_dim, help=f"embedding width for --input embedding (default: {D.embedding_dim})")
+    g.add_argument(
+        "--embedding-dim",
+        type=int,
+        default=D.embedding_dim,
+        help=f"embedding width for --input embedding (default: {D.embedding_dim})",
+    )
     g = parser.add_argument_group("training")
-    g.add_argument("--seq-len", type=int, default=D.seq_len, help=f"characters per stream per step (truncated BPTT length) (default: {D.seq_len})")
+    g.add_argument(
+        "--seq-len",
+        type=int,
+        default=D.seq_len,
+        help=f"characters per stream per step (truncated BPTT length) (default: {D.seq_len})",
+    )
     g.add_argument("--batch", type=int, default=D.batch, help=f"parallel streams per step (default: {D.batch})")
     g.add_argument("--epochs", type=int, default=D.epochs, help=f"passes over the training split (default: {D.epochs})")
     g.add_argument("--lr", type=float, default=D.lr, help=f"peak Adam learning rate (default: {D.lr})")
-    g.add_argument("--min-lr-ratio", type=float, default=D.min_lr_ratio, help=f"final learning rate as a share of the peak after cosine decay (default: {D.min_lr_ratio})")
-    g.add_argument("--warmup-steps", type=int, default=D.warmup_steps, help=f"linear learning-rate warm-up steps (default: {D.warmup_steps})")
-    g.add_argument("--weight-decay", type=float, default=D.weight_decay, help=f"decoupled (AdamW) weight decay; --time-budget sets 0.1 when the budget allows 4+ passes over the corpus (default: {D.weight_decay:g})")
-    g.add_argument("--grad-clip", type=float, default=D.grad_clip, help=f"clip the gradient norm to this, 0 for off (default: {D.grad_clip})")
+    g.add_argument(
+        "--min-lr-ratio",
+        type=float,
+        default=D.min_lr_ratio,
+        help=f"final learning rate as a share of the peak after cosine decay (default: {D.min_lr_ratio})",
+    )
+    g.add_argument(
+        "--warmup-steps",
+        type=int,
+        default=D.warmup_steps,
+        help=f"linear learning-rate warm-up steps (default: {D.warmup_steps})",
+    )
+    g.add_argument(
+        "--weight-decay",
+        type=float,
+        default=D.weight_decay,
+        help="decoupled (AdamW) weight decay; --time-budget sets 0.1 when the budget allows "
+        f"4+ passes over the corpus (default: {D.weight_decay:g})",
+    )
+    g.add_argument(
+        "--grad-clip",
+        type=float,
+        default=D.grad_clip,
+        help=f"clip the gradient norm to this, 0 for off (default: {D.grad_clip})",
+    )
     g.add_argument("--seed", type=int, default=D.seed, help=f"random seed; full determinism on CPU (default: {D.seed})")
     g.add_argument("--device", default=D.device, help="auto, cpu, cuda, cuda:N or mps (default: auto)")
-    g.add_argument("--threads", type=int, default=D.threads, help="torch CPU threads, 0 for torch's choice (default: 0)")
-    g.add_argument("--precision", choices=PRECISIONS, default=D.precision, help="training arithmetic: fp32, or bf16 autocast (faster where the CPU has AVX512-BF16 or AMX); --time-budget picks the faster (default: fp32)")
-    g.add_argument("--max-steps", type=int, default=D.max_steps, help="stop after this many steps, 0 for no limit (default: 0)")
-    g.add_argument("--time-budget", type=duration, default=D.time_budget_s, metavar="DURATION", help="fit training into this wall time, e.g. 15m (default: off)")
+    g.add_argument(
+        "--threads", type=int, default=D.threads, help="torch CPU threads, 0 for torch's choice (default: 0)"
+    )
+    g.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=D.precision,
+        help="training arithmetic: fp32, or bf16 autocast (faster where the CPU has AVX512-BF16 "
+        "or AMX); --time-budget picks the faster (default: fp32)",
+    )
+    g.add_argument(
+        "--max-steps", type=int, default=D.max_steps, help="stop after this many steps, 0 for no limit (default: 0)"
+    )
+    g.add_argument(
+        "--time-budget",
+        type=duration,
+        default=D.time_budget_s,
+        metavar="DURATION",
+        help="fit training into this wall time, e.g. 15m (default: off)",
+    )
     g = parser.add_argument_group("monitoring")
-    g.add_argument("--eval-every", type=int, default=D.eval_every, help=f"validate every N steps besides each epoch end, 0 for epoch ends only (default: {D.eval_every})")
-    g.add_argument("--eval-max-chars", type=int, default=D.eval_max_chars, help=f"at most this many validation characters per mid-epoch check; epoch ends use all (default: {D.eval_max_chars})")
-    g.add_argument("--sample-every", type=int, default=D.sample_every, help=f"print a sample every N steps, 0 for epoch ends only (default: {D.sample_every})")
-    g.add_argument("--sample-length", type=int, default=D.sample_length, help=f"characters per sample (default: {D.sample_length})")
-    g.add_argument("--sample-temperature", type=float, default=D.sample_temperature, help=f"temperature of training samples (default: {D.sample_temperature})")
-    g.add_argument("--early-stop", type=int, default=D.early_stop_patience, metavar="EPOCHS", help="stop after this many epochs without a better validation loss, 0 for off (default: 0)")
-    g.add_argument("--save-every", type=float, default=D.save_every_min, metavar="MINUTES", help=f"also save the profile every N minutes (default: {D.save_every_min})")
+    g.add_argument(
+        "--eval-every",
+        type=int,
+        default=D.eval_every,
+        help=f"validate every N steps besides each epoch end, 0 for epoch ends only (default: {D.eval_every})",
+    )
+    g.add_argument(
+        "--eval-max-chars",
+        type=int,
+        default=D.eval_max_chars,
+        help="at most this many validation characters per mid-epoch check; epoch ends use all "
+        f"(default: {D.eval_max_chars})",
+    )
+    g.add_argument(
+        "--sample-every",
+        type=int,
+        default=D.sample_every,
+        help=f"print a sample every N steps, 0 for epoch ends only (default: {D.sample_every})",
+    )
+    g.add_argument(
+        "--sample-length", type=int, default=D.sample_length, help=f"characters per sample (default: {D.sample_length})"
+    )
+    g.add_argument(
+        "--sample-temperature",
+        type=float,
+        default=D.sample_temperature,
+        help=f"temperature of training samples (default: {D.sample_temperature})",
+    )
+    g.add_argument(
+        "--early-stop",
+        type=int,
+        default=D.early_stop_patience,
+        metavar="EPOCHS",
+        help="stop after this many epochs without a better validation loss, 0 for off (default: 0)",
+    )
+    g.add_argument(
+        "--save-every",
+        type=float,
+        default=D.save_every_min,
+        metavar="MINUTES",
+        help=f"also save the profile every N minutes (default: {D.save_every_min})",
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:

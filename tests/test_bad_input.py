@@ -97,7 +97,7 @@ CORPORA = {
     "nul-bytes": (lambda d: write(d / "bin.dat", b"hello\x00world" * 100), "binary"),
     "utf32-without-bom": (
         lambda d: write(d / "w.txt", "plain words\n".encode("utf-32-le") * 100),
-        "--encoding utf-32-le",
+        "encoding to utf-32-le",
     ),
     "truncated-utf8": (lambda d: write(d / "t.txt", ("abc " * 500 + "é").encode()[:-1]), "truncated"),
     "directory-of-nothing": (lambda d: (d / "empty-dir").mkdir() or d / "empty-dir", "no text files"),
@@ -230,6 +230,28 @@ def test_bad_training_option_through_train(tmp_path, capsys, option):
     line = assert_one_line_error(code, err)
     if option[0] != "--batch":
         assert _flag(option) in line or "encoding" in line, line
+
+
+def test_an_error_naming_a_setting_gets_the_option_that_sets_it_on_the_command_line():
+    """The engine names settings in words and by field; the CLI puts the command's own option in front."""
+    from lstmtui.commands import tui
+    from lstmtui.commands.common import error_line
+    from lstmtui.core.errors import ConfigError, CorpusError
+
+    parser = tui.build_parser()
+    cases = {
+        ("hidden size must be between 1 and 8192, not 0", "hidden"): "--hidden: hidden size must be",
+        ("early-stop patience (epochs) must be ...", "early_stop_patience"): "--early-stop: early-stop",
+        ("time budget (seconds) must be ...", "time_budget_s"): "--time-budget: time budget",
+        ("w.txt is UTF-32; set the corpus encoding to utf-32", "encoding"): "--encoding: w.txt is UTF-32",
+    }
+    for (message, field), expected in cases.items():
+        error = (CorpusError if field == "encoding" else ConfigError)(message, field)
+        assert error_line(error, parser).startswith(expected)
+    # a setting the command has no option for, or an error naming none: the message alone
+    assert error_line(ConfigError("vocabulary size must be ...", "vocab_size"), parser) == "vocabulary size must be ..."
+    assert error_line(ConfigError("no option here"), parser) == "no option here"
+    assert error_line(ConfigError("hidden size must be ...", "hidden"), None) == "hidden size must be ..."
 
 
 @pytest.mark.parametrize("option", [o for o in BAD_OPTIONS if o[0] != "--batch"], ids=lambda o: " ".join(o))

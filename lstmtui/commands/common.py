@@ -36,8 +36,8 @@ def option_for(parser: argparse.ArgumentParser | None, field: str) -> str | None
 
 
 def error_line(exc: LstmtuiError, parser: argparse.ArgumentParser | None) -> str:
-    """An error as the CLI shows it: a setting's message gets the option that sets it in front."""
-    flag = option_for(parser, exc.field) if isinstance(exc, ConfigError) and exc.field else None
+    """An error as the CLI shows it: an error that names a setting gets the option that sets it in front."""
+    flag = option_for(parser, exc.field) if exc.field else None
     return f"{flag}: {exc}" if flag else str(exc)
 
 

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 
 class LstmtuiError(Exception):
-    """An error caused by input or settings, shown to the user as one line."""
+    """An error caused by input or settings, shown to the user as one line; ``field`` names the setting to change."""
 
     exit_code = 2
+
+    # The message names a setting in words ("hidden size must be ...", "set the corpus encoding to
+    # latin-1"); ``field`` is that setting's config field ("hidden", "encoding"), so the interface
+    # that knows how it is entered (the CLI's --hidden, a form's field) can add that where it reports.
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 class CorpusError(LstmtuiError):
@@ -14,13 +21,7 @@ class CorpusError(LstmtuiError):
 
 
 class ConfigError(LstmtuiError):
-    """A setting is impossible or out of range; ``field`` names the config field to blame, if one is."""
-
-    # The message names the setting in words ("hidden size must be ..."); the interface that knows
-    # how the setting is entered (the CLI's --hidden, a form's field) adds that where it reports.
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.field = field
+    """A setting is impossible or out of range."""
 
 
 class ProfileError(LstmtuiError):

@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lstmtui.cli import main
-from lstmtui.core import checkpoint, training
+from lstmtui.core import checkpoint
 from lstmtui.core.config import ModelConfig
 from lstmtui.core.errors import LstmtuiError
 from lstmtui.core.model import CharLSTM
@@ -359,7 +359,7 @@ def test_generate_refuses_a_hidden_size_of_a_billion(capsys, no_big_models):
 def test_a_model_larger_than_memory_is_refused_before_allocating(capsys, monkeypatch):
     store = ProfileStore()
     _tiny_profile(store, "fits-not")
-    monkeypatch.setattr(training, "available_memory", lambda device: 1000)  # a machine with 1 kB of RAM
+    monkeypatch.setattr(checkpoint, "available_memory", lambda device: 1000)  # a machine with 1 kB of RAM
     monkeypatch.setattr(checkpoint, "CharLSTM", lambda config: pytest.fail("a model was allocated"))
     code, _, err = run_cli(capsys, "generate", "--profile", "fits-not", "--length", "5")
     assert_one_line_error(code, err, "profile fits-not", "needs about", "this machine has")
@@ -374,7 +374,7 @@ def test_training_on_a_profile_claiming_a_huge_model_is_refused_before_allocatin
     code, _, err = run_cli(
         capsys, "train", str(corpus), "--profile", "bigger", "--epochs", "6", "--threads", "1", "--plain"
     )
-    assert_one_line_error(code, err, "need about", "lower --hidden")
+    assert_one_line_error(code, err, "need about", "lower the hidden size")
     assert meta_path.read_bytes() == before  # the profile is untouched
 
 

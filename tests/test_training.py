@@ -93,7 +93,7 @@ def test_validation_and_samples_leave_training_untouched(corpus_file):
         events = collect(session)
         session.run()
         assert sum(e.kind == "eval" for e in events) >= 5
-        weights.append({k: v.clone() for k, v in session._model.state_dict().items()})
+        weights.append({k: v.clone() for k, v in session.model.state_dict().items()})
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
 
 
@@ -109,7 +109,7 @@ def test_bf16_training_learns_like_fp32(corpus_file):
     assert finals["bf16"] < 0.7 * unigram_entropy(corpus_file.read_text())
     assert abs(finals["bf16"] - finals["fp32"]) < 0.03 * finals["fp32"], finals
     # the weights stay float32: a bf16-trained profile generates and resumes like any other
-    assert all(p.dtype == torch.float32 for p in session._model.parameters())
+    assert all(p.dtype == torch.float32 for p in session.model.parameters())
 
 
 def test_weight_decay_pulls_the_weights_in_and_none_is_plain_adam(corpus_file):
@@ -117,8 +117,8 @@ def test_weight_decay_pulls_the_weights_in_and_none_is_plain_adam(corpus_file):
     for decay in (0.0, 0.5):
         session = TrainingSession([corpus_file], tiny_config(epochs=1, max_steps=30, weight_decay=decay))
         session.run()
-        assert isinstance(session.optimizer, torch.optim.AdamW)
-        norms[decay] = sum(float(p.detach().norm() ** 2) for p in session._model.parameters())
+        assert isinstance(session.setup.optimizer, torch.optim.AdamW)
+        norms[decay] = sum(float(p.detach().norm() ** 2) for p in session.model.parameters())
     assert norms[0.5] < 0.97 * norms[0.0], norms
     # with no decay, AdamW's update is Adam's: the same run, bit for bit
     torch.manual_seed(0)
@@ -186,7 +186,7 @@ def test_pause_resume_stop_from_another_thread(corpus_file):
     assert max(e.step for e in events if e.kind == "step") == steps_at_pause  # no step while paused
     assert any(e.kind == "checkpoint" for e in events)
     assert any(e.kind == "sample" for e in events)
-    snap = session.snapshot()
+    snap = session.weights()
     assert snap is not None and not snap[0].training
     session.resume()
     more = threading.Event()
@@ -210,7 +210,7 @@ def test_non_finite_weights_are_recovered_from_the_best_ones(corpus_file):
         # A fault injected between steps on the training thread: a weight becomes NaN.
         if event.kind == "step" and event.step == 6:
             with torch.no_grad():
-                session._model.head.weight[0, 0] = float("nan")
+                session.model.head.weight[0, 0] = float("nan")
 
     session.subscribe(poison)
     result = session.run()
@@ -229,12 +229,12 @@ def test_persistent_non_finite_loss_stops_with_a_message_and_saves_no_nan(corpus
     def poison(event):
         if (event.kind == "step" and event.step >= 4) or event.kind == "warning":
             with torch.no_grad():
-                session._model.head.weight[0, 0] = float("nan")
+                session.model.head.weight[0, 0] = float("nan")
 
     session.subscribe(poison)
     result = session.run()
     assert result.reason == "diverged"
-    assert "lower --lr" in result.message
+    assert "lower learning rate" in result.message
     assert sum(e.kind == "warning" and "non-finite" in e.message for e in events) >= 2
     for group in ("latest", "best"):
         weights = store.load_tensors("nan2", group)

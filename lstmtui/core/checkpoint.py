@@ -16,6 +16,7 @@ import torch
 
 from lstmtui import __version__
 from lstmtui.core.config import ModelConfig
+from lstmtui.core.device import available_memory
 from lstmtui.core.errors import ProfileError
 from lstmtui.core.model import CharLSTM
 
@@ -40,7 +41,8 @@ def optimizer_to_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, to
     return tensors, groups
 
 
-def optimizer_from_tensors(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], groups: list[dict[str, Any]]) -> None:
+def optimizer_from_tensors(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor],
+                           groups: list[dict[str, Any]]) -> None:
     """Load an optimizer state saved by optimizer_to_tensors."""
     state: dict[int, dict[str, torch.Tensor]] = {}
     for name, tensor in tensors.items():
@@ -90,7 +92,9 @@ def model_from_meta(meta: dict[str, Any], name: str, group: str | None = None) -
     except (KeyError, TypeError) as exc:
         raise ProfileError(f"profile {name}: model settings are missing or malformed ({exc})") from None
     if config.vocab_size != len(meta.get("vocab", [])):
-        raise ProfileError(f"profile {name}: vocabulary has {len(meta.get('vocab', []))} symbols, model expects {config.vocab_size}")
+        raise ProfileError(
+            f"profile {name}: vocabulary has {len(meta.get('vocab', []))} symbols, model expects {config.vocab_size}"
+        )
     if group is not None:
         check_model_fits(config, meta, name, group)
     return CharLSTM(config)
@@ -98,8 +102,6 @@ def model_from_meta(meta: dict[str, Any], name: str, group: str | None = None) -
 
 def check_model_fits(config: ModelConfig, meta: dict[str, Any], name: str, group: str) -> None:
     """Refuse, before allocating, a model its weights file cannot hold or this machine cannot."""
-    from lstmtui.core.training import available_memory
-
     params = config.parameter_count()
     entry = meta.get("files", {}).get(group)
     size = entry.get("size") if isinstance(entry, dict) else None

@@ -1,6 +1,8 @@
-"""Choosing the torch device (CUDA with cuDNN, Apple MPS, else CPU) and CPU threads."""
+"""Choosing the torch device (CUDA with cuDNN, Apple MPS, else CPU), CPU threads, and memory available."""
 
 from __future__ import annotations
+
+import os
 
 import torch
 
@@ -19,17 +21,17 @@ def pick_device(name: str = "auto") -> torch.device:
     try:
         device = torch.device(name)
     except RuntimeError:
-        raise ConfigError(f"--device {name!r} is not a device; use auto, cpu, cuda, cuda:N or mps") from None
+        raise ConfigError(f"device {name!r} is not a device; use auto, cpu, cuda, cuda:N or mps", "device") from None
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise ConfigError(f"--device {name}: no CUDA device is available here; use --device cpu")
+            raise ConfigError(f"device {name}: no CUDA device is available here; use cpu", "device")
         if device.index is not None and device.index >= torch.cuda.device_count():
-            raise ConfigError(f"--device {name}: only {torch.cuda.device_count()} CUDA device(s) here")
+            raise ConfigError(f"device {name}: only {torch.cuda.device_count()} CUDA device(s) here", "device")
     elif device.type == "mps":
         if not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-            raise ConfigError(f"--device {name}: Apple MPS is not available here; use --device cpu")
+            raise ConfigError(f"device {name}: Apple MPS is not available here; use cpu", "device")
     elif device.type != "cpu":
-        raise ConfigError(f"--device {name!r} is not supported; use auto, cpu, cuda, cuda:N or mps")
+        raise ConfigError(f"device {name!r} is not supported; use auto, cpu, cuda, cuda:N or mps", "device")
     return device
 
 
@@ -48,3 +50,14 @@ def describe(device: torch.device) -> str:
     if device.type == "cpu":
         return f"cpu ({torch.get_num_threads()} threads)"
     return str(device)
+
+
+def available_memory(device: torch.device) -> int | None:
+    """Bytes of memory training can use on a device (physical RAM for the CPU), or None if unknown."""
+    if device.type == "cuda":
+        free, _total = torch.cuda.mem_get_info(device)
+        return int(free)
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None

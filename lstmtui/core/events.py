@@ -145,3 +145,5 @@ class FailedEvent(Event):
     message: str
     step: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
+    # the config field of the setting to blame, if one is: each interface says how that setting is entered
+    setting: str | None = None

@@ -1,0 +1,139 @@
+"""Preparing a session: from what was asked (and the profile's last save) to a model ready to train.
+
+The order is part of exact resumption: seed, read the corpus, plan, build the model (which draws
+from the seeded generator), then load the saved weights and random-generator states over it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from lstmtui.core.batching import StreamBatcher
+from lstmtui.core.budget import plan
+from lstmtui.core.config import TrainConfig
+from lstmtui.core.corpus import CleaningOptions, Corpus, Vocab, check_trainable, load_corpus
+from lstmtui.core.device import describe, pick_device, set_threads
+from lstmtui.core.errors import ProfileError
+from lstmtui.core.heap import keep_step_buffers
+from lstmtui.core.model import CharLSTM
+from lstmtui.core.training import profile_io, resolve
+from lstmtui.core.training.profile_io import SavedRun, Tensors
+from lstmtui.core.training.progress import LossLog, Progress
+from lstmtui.core.training.setup import Setup, check_memory, optimizer_for, seed_everything
+from lstmtui.core.training.step import Hidden
+
+
+@dataclass(frozen=True)
+class Request:
+    """What a session was asked to train: corpus, settings (those typed in ``overrides``), profile."""
+
+    corpus_paths: list[str]
+    config: TrainConfig
+    overrides: dict[str, object]
+    profile: str | None
+    store: object | None  # a ProfileStore
+    cleaning: CleaningOptions | None
+    extend_vocab: bool
+    corpus: Corpus | None  # already loaded (benchmarks), else read from corpus_paths
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A session ready to train: resolved settings, data, model, and where the run stands."""
+
+    config: TrainConfig
+    device_name: str
+    corpus: Corpus
+    cleaning: CleaningOptions
+    setup: Setup
+    progress: Progress
+    history: LossLog
+    hidden: Hidden | None
+    best_weights: Tensors | None
+
+
+def prepare(request: Request, saved: SavedRun | None, report: Callable[[str, int, int], None]) -> Prepared:
+    """Resolve the settings, read the corpus, build (or restore) the model and the run's state."""
+    config, cleaning, paths = _settings(request, saved)
+    device = pick_device(config.device)
+    set_threads(config.threads)
+    device_name = describe(device)
+    seed_everything(config.seed)
+    corpus = request.corpus
+    if corpus is None:
+        vocab = Vocab.from_list(saved.vocab) if saved is not None else None
+        corpus = load_corpus(paths, cleaning, vocab=vocab, extend_vocab=request.extend_vocab, progress=report)
+    keep_step_buffers()  # before the planner times steps: it should time the real thing
+    if resolve.wants_time_plan(config, request.overrides, saved is not None):
+        config = plan(
+            config,
+            resolve.training_chars(len(corpus), config.val_fraction),
+            config.time_budget_s,
+            device,
+            vocab_size=len(corpus.vocab),
+            fixed=set(request.overrides),
+        )
+        set_threads(config.threads)
+        device_name = describe(device)
+    check_trainable(corpus, config.batch, config.seq_len, config.val_fraction)
+    setup = _build(config, corpus, device, request, saved)
+    progress, history = resolve.fresh_progress(config), LossLog()
+    hidden = best = None
+    if saved is not None:
+        history = saved.history
+        if resolve.continues_exactly(
+            saved.corpus_sha, corpus.provenance.get("sha256"), saved.model.vocab_size, len(corpus.vocab)
+        ):
+            progress = resolve.resumed_progress(
+                saved.progress, saved.base_lr, config, request.overrides, setup.batcher.steps
+            )
+            hidden, best = profile_io.restore_training_state(
+                request.store, request.profile, saved, setup.optimizer, config, progress.epoch_step, device
+            )
+        else:
+            # Fine-tuning: the weights carry over, the schedule and optimizer start afresh.
+            history.add_event(saved.progress.step, "fine-tune", corpus=corpus.provenance.get("paths"))
+    return Prepared(
+        config,
+        resolve.device_label(device_name, config.precision),
+        corpus,
+        cleaning,
+        setup,
+        progress,
+        history,
+        hidden,
+        best,
+    )
+
+
+def _settings(request: Request, saved: SavedRun | None) -> tuple[TrainConfig, CleaningOptions, list[str]]:
+    """The settings, cleaning and corpus paths: a resumed profile's own unless given this time."""
+    if saved is None:
+        return request.config, request.cleaning or CleaningOptions(), request.corpus_paths
+    config = resolve.resumed_config(saved.train_config, saved.model, request.overrides)
+    cleaning = request.cleaning or CleaningOptions.from_dict(saved.cleaning)
+    paths = request.corpus_paths
+    if not paths and request.corpus is None:
+        paths = list(saved.corpus_paths)
+        if not paths:
+            raise ProfileError(f"profile {request.profile} records no corpus; give one to train on")
+    return config, cleaning, paths
+
+
+def _build(
+    config: TrainConfig, corpus: Corpus, device: torch.device, request: Request, saved: SavedRun | None
+) -> Setup:
+    """Split the corpus, check memory, build the model (restoring saved weights) and its optimizer."""
+    train, val = corpus.split(config.val_fraction)
+    batcher = StreamBatcher(train, config.batch, config.seq_len, device)
+    model_config = config.model_config(len(corpus.vocab))
+    check_memory(model_config, config.batch, config.seq_len, device)
+    model = CharLSTM(model_config)
+    if saved is not None:
+        profile_io.restore_weights(model, request.store, request.profile, saved.model.vocab_size)
+    model.to(device).train()
+    optimizer = optimizer_for(model, config.lr, config.weight_decay)
+    return Setup(device, batcher, val, model, optimizer, total_steps=batcher.steps * config.epochs)

@@ -1,0 +1,81 @@
+"""Resolving a session's settings: pure functions from the request, the profile and the corpus to what runs.
+
+Resuming a profile keeps its architecture and saved settings except those typed this time; a new
+model with a typed ``--time-budget`` is sized by the planner; a resumed run continues its counters
+and learning-rate state exactly when it trains on the same corpus and vocabulary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import fields
+
+from lstmtui.core.config import ModelConfig, TrainConfig
+from lstmtui.core.training.progress import Progress
+
+ARCHITECTURE = ("hidden", "layers", "input", "embedding_dim")  # a profile's own; never overridden
+TRAIN_FIELDS = frozenset(f.name for f in fields(TrainConfig))
+
+
+def resumed_config(saved: TrainConfig | None, model: ModelConfig, overrides: Mapping[str, object]) -> TrainConfig:
+    """A profile's saved settings with this session's typed ones on top, and the profile's architecture."""
+    merged = saved.to_dict() if saved is not None else {}
+    merged.update({k: v for k, v in overrides.items() if k in TRAIN_FIELDS})
+    for key in ARCHITECTURE:
+        merged[key] = getattr(model, key)
+    return TrainConfig.from_dict(merged)
+
+
+def wants_time_plan(config: TrainConfig, overrides: Mapping[str, object], resuming: bool) -> bool:
+    """Whether the planner sizes this run: a time budget typed for a new model (a resumed one keeps its size)."""
+    return not resuming and config.time_budget_s > 0 and "time_budget_s" in overrides
+
+
+def training_chars(corpus_chars: int, val_fraction: float) -> int:
+    """Characters of the training split of a corpus (the rest validates)."""
+    return corpus_chars - int(corpus_chars * val_fraction)
+
+
+def device_label(device_name: str, precision: str) -> str:
+    """How a run's device is shown: the device, and bf16 when the steps run in it."""
+    return device_name + ", bf16" if precision == "bf16" else device_name
+
+
+def continues_exactly(saved_sha: str | None, corpus_sha: str | None, saved_vocab: int, vocab: int) -> bool:
+    """Whether a resumed run continues the saved one (same corpus and vocabulary) rather than fine-tunes."""
+    return saved_sha == corpus_sha and saved_vocab == vocab
+
+
+def fresh_progress(config: TrainConfig) -> Progress:
+    """The progress of a run that starts from step 0 (a new model, or a fine-tune)."""
+    return Progress(base_lr=config.lr)
+
+
+def resumed_progress(
+    saved: Progress,
+    saved_base_lr: float | None,
+    config: TrainConfig,
+    overrides: Mapping[str, object],
+    steps_per_epoch: int,
+) -> Progress:
+    """The progress a resumed run continues from: a typed (or never saved) learning rate replaces the saved
+    peak, and an epoch saved at its very end continues with the next one."""
+    progress = Progress(
+        epoch=saved.epoch,
+        epoch_step=saved.epoch_step,
+        step=saved.step,
+        elapsed_before=saved.elapsed_before,
+        best_val_loss=saved.best_val_loss,
+        best_step=saved.best_step,
+        bad_epochs=saved.bad_epochs,
+        base_lr=config.lr if "lr" in overrides or saved_base_lr is None else saved_base_lr,
+        lr_scale=saved.lr_scale,
+    )
+    if progress.epoch_step >= steps_per_epoch:
+        progress.epoch, progress.epoch_step = progress.epoch + 1, 0
+    return progress
+
+
+def carried_state_fits(saved_batch: int, batch: int, epoch_step: int) -> bool:
+    """Whether a saved hidden state carries into this run: mid-epoch, with as many streams as saved."""
+    return epoch_step > 0 and saved_batch == batch

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import random
 import shutil
@@ -151,12 +150,37 @@ def check_profile(store: ProfileStore) -> tuple[int, dict]:
 
 
 def train_command(corpus: Path, home: Path, log: Path, model: list[str], save_every_min: float, extra=()) -> list[str]:
-    return [sys.executable, "-m", "lstmtui", "train", str(corpus), "--profile", PROFILE, "--home", str(home),
-            "--log-jsonl", str(log), "--save-every", str(save_every_min), *model, *COMMON, *extra]
+    return [
+        sys.executable,
+        "-m",
+        "lstmtui",
+        "train",
+        str(corpus),
+        "--profile",
+        PROFILE,
+        "--home",
+        str(home),
+        "--log-jsonl",
+        str(log),
+        "--save-every",
+        str(save_every_min),
+        *model,
+        *COMMON,
+        *extra,
+    ]
 
 
-def kill_loop(home: Path, kills: int = 20, seed: int = 1, tiny: bool = False, save_every_min: float = 0.01,
-              max_delay_s: float = 12.0, final_steps: int = 15, echo=print, model: list[str] | None = None) -> dict:
+def kill_loop(
+    home: Path,
+    kills: int = 20,
+    seed: int = 1,
+    tiny: bool = False,
+    save_every_min: float = 0.01,
+    max_delay_s: float = 12.0,
+    final_steps: int = 15,
+    echo=print,
+    model: list[str] | None = None,
+) -> dict:
     """Run the rounds; return a summary dict (rounds, problems, figures). Raises nothing on a failed check."""
     home = Path(home)
     home.mkdir(parents=True, exist_ok=True)
@@ -173,8 +197,12 @@ def kill_loop(home: Path, kills: int = 20, seed: int = 1, tiny: bool = False, sa
         log = home / f"round-{i:03d}.jsonl"
         delay = rng.uniform(0.3, max_delay_s) if mode == "random" else rng.uniform(0.0, 0.003)
         r = Round(index=i, mode=mode, delay_s=round(delay, 3))
-        proc = subprocess.Popen(train_command(corpus, home, log, model, save_every_min), env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            train_command(corpus, home, log, model, save_every_min),
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         started = time.monotonic()
         try:
             if mode == "random":
@@ -210,7 +238,9 @@ def kill_loop(home: Path, kills: int = 20, seed: int = 1, tiny: bool = False, sa
             r.interrupted_save = bool(_temp_dirs(store, proc.pid))
         alive_s = time.monotonic() - started
         if proc.returncode != -signal.SIGKILL:
-            r.problems.append(f"the run ended by itself (status {proc.returncode}): {err.decode(errors='replace').strip()[-300:]}")
+            r.problems.append(
+                f"the run ended by itself (status {proc.returncode}): {err.decode(errors='replace').strip()[-300:]}"
+            )
         events = read_log(log)
         checkpoints = [e for e in events if e.get("event") == "checkpoint"]
         steps = [e for e in events if e.get("event") == "step"]
@@ -236,7 +266,9 @@ def kill_loop(home: Path, kills: int = 20, seed: int = 1, tiny: bool = False, sa
                 if saved_before is not None and r.saved_step < saved_before:
                     r.problems.append(f"the saved step went back from {saved_before} to {r.saved_step}")
                 if r.last_logged_checkpoint is not None and r.saved_step < r.last_logged_checkpoint:
-                    r.problems.append(f"a reported save (step {r.last_logged_checkpoint}) was lost: the profile holds {r.saved_step}")
+                    r.problems.append(
+                        f"a reported save (step {r.last_logged_checkpoint}) was lost: the profile holds {r.saved_step}"
+                    )
                 if r.last_logged_step is not None:
                     r.lost_steps = max(0, r.last_logged_step - r.saved_step)
                 # Work lost is at most the wall time between the committed version and the kill.
@@ -246,17 +278,24 @@ def kill_loop(home: Path, kills: int = 20, seed: int = 1, tiny: bool = False, sa
                 saved_before = r.saved_step
         rounds.append(r)
         status = "ok" if not r.problems else "FAILED: " + "; ".join(r.problems)
-        echo(f"kill {i + 1:2d}/{kills} {r.mode:6s} after {alive_s:5.1f}s  saved step {r.saved_step}  "
-             f"last reported save {r.last_logged_checkpoint}  last logged step {r.last_logged_step}  "
-             f"resumed from {r.resumed_from}  mid-save {'yes' if r.interrupted_save else 'no'}  "
-             f"lost {r.lost_steps} steps/{r.lost_s}s  {status}")
+        echo(
+            f"kill {i + 1:2d}/{kills} {r.mode:6s} after {alive_s:5.1f}s  saved step {r.saved_step}  "
+            f"last reported save {r.last_logged_checkpoint}  last logged step {r.last_logged_step}  "
+            f"resumed from {r.resumed_from}  mid-save {'yes' if r.interrupted_save else 'no'}  "
+            f"lost {r.lost_steps} steps/{r.lost_s}s  {status}"
+        )
 
     # A last run, not killed: it must train on from the saved step to its --max-steps and finish.
     final_log = home / "final.jsonl"
     start_step = saved_before or 0
     target = start_step + final_steps
-    final = subprocess.run(train_command(corpus, home, final_log, model, save_every_min, ["--max-steps", str(target)]),
-                           env=env, capture_output=True, text=True, timeout=600)
+    final = subprocess.run(
+        train_command(corpus, home, final_log, model, save_every_min, ["--max-steps", str(target)]),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     events = read_log(final_log)
     steps = [e["step"] for e in events if e.get("event") == "step"]
     finished = [e for e in events if e.get("event") == "finished"]
@@ -264,7 +303,9 @@ def kill_loop(home: Path, kills: int = 20, seed: int = 1, tiny: bool = False, sa
     if final.returncode != 0:
         final_problems.append(f"the final run failed ({final.returncode}): {final.stderr.strip()[-300:]}")
     if not steps or steps[0] != start_step + 1 or steps[-1] != target:
-        final_problems.append(f"the final run trained steps {steps[:1]}..{steps[-1:]}, expected {start_step + 1}..{target}")
+        final_problems.append(
+            f"the final run trained steps {steps[:1]}..{steps[-1:]}, expected {start_step + 1}..{target}"
+        )
     if not finished or finished[-1].get("reason") != "max_steps":
         final_problems.append(f"the final run did not finish at --max-steps: {finished}")
     try:
@@ -276,8 +317,10 @@ def kill_loop(home: Path, kills: int = 20, seed: int = 1, tiny: bool = False, sa
     leftovers = _temp_dirs(store)
     if leftovers:
         final_problems.append(f"temporary directories left after a clean save: {leftovers}")
-    echo(f"final run: resumed at step {steps[0] if steps else None}, finished at {steps[-1] if steps else None} "
-         f"-> {'ok' if not final_problems else 'FAILED: ' + '; '.join(final_problems)}")
+    echo(
+        f"final run: resumed at step {steps[0] if steps else None}, finished at {steps[-1] if steps else None} "
+        f"-> {'ok' if not final_problems else 'FAILED: ' + '; '.join(final_problems)}"
+    )
 
     lost = [r.lost_steps for r in rounds if r.lost_steps is not None]
     lost_s = [r.lost_s for r in rounds if r.lost_s is not None]
@@ -300,7 +343,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kills", type=int, default=20)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--tiny", action="store_true", help="the suite's tiny model (saves take a few ms)")
-    parser.add_argument("--save-every", type=float, default=0.01, help="minutes between periodic saves (default 0.01 = 0.6 s)")
+    parser.add_argument(
+        "--save-every", type=float, default=0.01, help="minutes between periodic saves (default 0.01 = 0.6 s)"
+    )
     parser.add_argument("--max-delay", type=float, default=12.0, help="longest random delay before a kill, seconds")
     parser.add_argument("--keep", type=Path, help="run in this directory and keep it (default: a temporary one)")
     args = parser.parse_args(argv)
@@ -314,9 +359,11 @@ def main(argv: list[str] | None = None) -> int:
     minutes = (time.monotonic() - t0) / 60
     print(f"\n{summary['kills']} kills in {minutes:.1f} min, {summary['mid_save_kills']} of them with a save in flight")
     print(f"saved step after each kill: {summary['saved_steps']}")
-    print(f"most work lost to one kill: {summary['max_lost_steps']} logged steps, "
-          f"{summary['max_lost_s']} s of wall time since the last committed save "
-          f"(periodic saves every {args.save_every * 60:g} s)")
+    print(
+        f"most work lost to one kill: {summary['max_lost_steps']} logged steps, "
+        f"{summary['max_lost_s']} s of wall time since the last committed save "
+        f"(periodic saves every {args.save_every * 60:g} s)"
+    )
     if summary["problems"]:
         print("PROBLEMS:\n  " + "\n  ".join(summary["problems"]))
         return 1

@@ -20,7 +20,7 @@ import torch
 from lstmtui.core.config import ModelConfig
 from lstmtui.core.corpus import Vocab
 from lstmtui.core.model import CharLSTM
-from lstmtui.core.sampling import SamplingConfig, _CpuStepper, _Stepper, generation_speed
+from lstmtui.core.sampling import CpuStepper, SamplingConfig, Stepper, generation_speed
 
 
 def step_us(stepper, steps: int = 2000) -> float:
@@ -36,7 +36,7 @@ def compare(sizes: list[int], repeats: int) -> None:
     for hidden in sizes:
         torch.manual_seed(0)
         model = CharLSTM(ModelConfig(vocab_size=65, hidden=hidden, layers=2)).eval()
-        steppers = {"torch": _Stepper(model), "numpy": _CpuStepper(model)}
+        steppers = {"torch": Stepper(model), "numpy": CpuStepper(model)}
         times: dict[str, list[float]] = {name: [] for name in steppers}
         for _ in range(repeats):
             for name, stepper in steppers.items():
@@ -64,8 +64,12 @@ def main() -> None:
     vocab = Vocab(chars)
     prime = ("First Citizen:\nBefore we proceed any further, hear me speak.\n" * 20)[:1024]
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, vocab {len(chars)}, prime {len(prime)} chars")
-    methods = (SamplingConfig(temperature=0.8), SamplingConfig(temperature=0),
-               SamplingConfig(temperature=0.8, top_k=10, top_p=0.9), SamplingConfig(beam=4))
+    methods = (
+        SamplingConfig(temperature=0.8),
+        SamplingConfig(temperature=0),
+        SamplingConfig(temperature=0.8, top_k=10, top_p=0.9),
+        SamplingConfig(beam=4),
+    )
     for hidden in [int(h) for h in args.sizes.split(",")]:
         torch.manual_seed(0)
         model = CharLSTM(ModelConfig(vocab_size=len(chars), hidden=hidden, layers=2)).eval()

@@ -5,7 +5,8 @@ that trains the same model on random data for --steps steps and reports the medi
 and the minor page faults taken. The two settings alternate for --rounds rounds, so a burst of load
 elsewhere on the machine hits both; the ratio of the medians is the figure to read.
 
-Usage: .venv/bin/python scripts/measure_heap.py [--hidden 256] [--batch 64] [--seq 128] [--rounds 3] [--steps 12] [--threads N]
+Usage: .venv/bin/python scripts/measure_heap.py [--hidden 256] [--batch 64] [--seq 128] [--rounds 3] [--steps 12]
+       [--threads N]
 """
 
 from __future__ import annotations
@@ -58,9 +59,24 @@ def run(keep: bool, args: argparse.Namespace) -> dict:
     env = dict(os.environ)
     if not keep:
         env["LSTMTUI_HEAP"] = "glibc"  # not even the one-arena setting lstmtui.core makes on import
-    out = subprocess.run([sys.executable, "-c", CHILD, "1" if keep else "0", str(args.hidden), str(args.batch),
-                          str(args.seq), str(args.steps), str(args.threads)], capture_output=True, text=True,
-                         check=True, cwd=REPO, env=env)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            CHILD,
+            "1" if keep else "0",
+            str(args.hidden),
+            str(args.batch),
+            str(args.seq),
+            str(args.steps),
+            str(args.threads),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
+        env=env,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -83,8 +99,10 @@ def main(argv: list[str] | None = None) -> int:
         cps = statistics.median(r["chars_per_s"] for r in runs)
         faults = statistics.median(r["faults_per_step"] for r in runs)
         medians[name] = cps
-        print(f"  {name:14} {cps:10,.0f} chars/s  {faults:10,.0f} minor faults per step  "
-              f"(runs: {', '.join(format(r['chars_per_s'], ',.0f') for r in runs)})")
+        print(
+            f"  {name:14} {cps:10,.0f} chars/s  {faults:10,.0f} minor faults per step  "
+            f"(runs: {', '.join(format(r['chars_per_s'], ',.0f') for r in runs)})"
+        )
     print(f"  ratio lstmtui / default: {medians['lstmtui'] / medians['glibc default']:.2f}")
     return 0
 

@@ -3,6 +3,7 @@
 Headless: separates the engine from the app when the TUI soak shows memory growth.
 Usage: .venv/bin/python scripts/restart_rss.py
 """
+
 import gc
 import os
 import sys
@@ -14,8 +15,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ["LSTMTUI_HOME"] = tempfile.mkdtemp()
 from lstmtui.core.config import TrainConfig  # noqa: E402
-from lstmtui.core.training import TrainingSession  # noqa: E402
 from lstmtui.core.profiles import ProfileStore  # noqa: E402
+from lstmtui.core.training import TrainingSession  # noqa: E402
 
 
 def rss() -> float:
@@ -26,8 +27,10 @@ def rss() -> float:
     return 0.0
 
 
-cfg = TrainConfig(hidden=128, layers=2, seq_len=64, batch=16, epochs=1000, sample_every=20, sample_length=100, threads=1).validate()
-corpus = Path(__file__).resolve().parent.parent / 'sample_corpora' / 'prose.txt'
+cfg = TrainConfig(
+    hidden=128, layers=2, seq_len=64, batch=16, epochs=1000, sample_every=20, sample_length=100, threads=1
+).validate()
+corpus = Path(__file__).resolve().parent.parent / "sample_corpora" / "prose.txt"
 store = ProfileStore(Path(os.environ["LSTMTUI_HOME"]))
 for i in range(40):
     s = TrainingSession([corpus], cfg, store=store, profile="leak")

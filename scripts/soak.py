@@ -167,9 +167,11 @@ class Soak:
             if self.now() >= next_report:
                 next_report += 60.0
                 recent = [k[2] for k in self.keys[-50:]] or [float("nan")]
-                self.echo(f"{self.now() / 60:5.1f} min  cycles {self.cycles}  step {app.stats.step:,}  "
-                          f"RSS {self.rss[-1][1]:.0f} MB  key median {statistics.median(recent) * 1000:.0f} ms  "
-                          f"p95 {_pct(recent, 0.95) * 1000:.0f} ms")
+                self.echo(
+                    f"{self.now() / 60:5.1f} min  cycles {self.cycles}  step {app.stats.step:,}  "
+                    f"RSS {self.rss[-1][1]:.0f} MB  key median {statistics.median(recent) * 1000:.0f} ms  "
+                    f"p95 {_pct(recent, 0.95) * 1000:.0f} ms"
+                )
 
 
 def summarise(s: Soak, seconds: float, step: int) -> dict:
@@ -200,10 +202,14 @@ def summarise(s: Soak, seconds: float, step: int) -> dict:
         "rss_mb_end": round(end, 1),
         "rss_mb_max": max((mb for _, mb in s.rss), default=float("nan")),
         "rss_growth_pct": round(growth, 2),
-        "key_ms_first_third": {"median": round(statistics.median(first) * 1000, 1) if first else None,
-                               "p95": round(_pct(first, 0.95) * 1000, 1) if first else None},
-        "key_ms_last_third": {"median": round(statistics.median(last) * 1000, 1) if last else None,
-                              "p95": round(_pct(last, 0.95) * 1000, 1) if last else None},
+        "key_ms_first_third": {
+            "median": round(statistics.median(first) * 1000, 1) if first else None,
+            "p95": round(_pct(first, 0.95) * 1000, 1) if first else None,
+        },
+        "key_ms_last_third": {
+            "median": round(statistics.median(last) * 1000, 1) if last else None,
+            "p95": round(_pct(last, 0.95) * 1000, 1) if last else None,
+        },
         "key_ms_max": round(max((d for _, _, d in s.keys), default=0.0) * 1000, 1),
         "rss_samples": s.rss,
         "errors": s.errors,
@@ -219,11 +225,32 @@ def soak(minutes: float, home: Path, corpus: str | None = None, tiny: bool = Fal
     from lstmtui.tui.app import AppOptions, LstmtuiApp
 
     if tiny:
-        config = TrainConfig(hidden=32, layers=1, seq_len=32, batch=8, epochs=1000, eval_every=50, sample_every=50,
-                             sample_length=60, threads=1, warmup_steps=5, save_every_min=0.2)
+        config = TrainConfig(
+            hidden=32,
+            layers=1,
+            seq_len=32,
+            batch=8,
+            epochs=1000,
+            eval_every=50,
+            sample_every=50,
+            sample_length=60,
+            threads=1,
+            warmup_steps=5,
+            save_every_min=0.2,
+        )
     else:
-        config = TrainConfig(hidden=128, layers=2, seq_len=64, batch=32, epochs=1000, eval_every=200, sample_every=100,
-                             sample_length=200, threads=1, save_every_min=1.0)
+        config = TrainConfig(
+            hidden=128,
+            layers=2,
+            seq_len=64,
+            batch=32,
+            epochs=1000,
+            eval_every=200,
+            sample_every=100,
+            sample_length=200,
+            threads=1,
+            save_every_min=1.0,
+        )
     corpus = corpus or str(default_corpus_path())
     app = LstmtuiApp(AppOptions(corpus_paths=[corpus], config=config.validate(), home=Path(home)))
     errors: list[str] = []
@@ -266,14 +293,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         args.json.write_text(json.dumps(r, indent=1))
     first, last = r["key_ms_first_third"], r["key_ms_last_third"]
-    print(f"\nsoak: {r['seconds'] / 60:.1f} min of training in {(time.monotonic() - t0) / 60:.1f} min, "
-          f"{r['cycles']} cycles, {r['training_restarts']} stop/train-further restarts, {r['steps']:,} steps, "
-          f"{r['generated_chars']:,} characters generated, {r['keys']} keys")
-    print(f"RSS mean over the {r['warm_s']:.0f} s after the first {r['warm_s']:.0f} s: {r['rss_mb_at_warm']} MB; "
-          f"over the last {r['warm_s']:.0f} s: {r['rss_mb_end']} MB "
-          f"(max {r['rss_mb_max']} MB): growth {r['rss_growth_pct']:+.2f}% (target < 5%)")
-    print(f"key latency first third: median {first['median']} ms, p95 {first['p95']} ms; "
-          f"last third: median {last['median']} ms, p95 {last['p95']} ms; max {r['key_ms_max']} ms")
+    print(
+        f"\nsoak: {r['seconds'] / 60:.1f} min of training in {(time.monotonic() - t0) / 60:.1f} min, "
+        f"{r['cycles']} cycles, {r['training_restarts']} stop/train-further restarts, {r['steps']:,} steps, "
+        f"{r['generated_chars']:,} characters generated, {r['keys']} keys"
+    )
+    print(
+        f"RSS mean over the {r['warm_s']:.0f} s after the first {r['warm_s']:.0f} s: {r['rss_mb_at_warm']} MB; "
+        f"over the last {r['warm_s']:.0f} s: {r['rss_mb_end']} MB "
+        f"(max {r['rss_mb_max']} MB): growth {r['rss_growth_pct']:+.2f}% (target < 5%)"
+    )
+    print(
+        f"key latency first third: median {first['median']} ms, p95 {first['p95']} ms; "
+        f"last third: median {last['median']} ms, p95 {last['p95']} ms; max {r['key_ms_max']} ms"
+    )
     ok = not r["errors"] and r["rss_growth_pct"] < 5.0
     if first["p95"] and last["p95"] and last["p95"] > max(2 * first["p95"], first["p95"] + 50):
         print("key latency rose")

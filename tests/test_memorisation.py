@@ -13,10 +13,10 @@ VOCAB = Vocab(CHARS)
 
 
 def brute_covered(corpus: str, sample: str, w: int) -> list[bool]:
-    windows = {corpus[i:i + w] for i in range(len(corpus) - w + 1)}
+    windows = {corpus[i : i + w] for i in range(len(corpus) - w + 1)}
     mask = [False] * len(sample)
     for i in range(len(sample) - w + 1):
-        if sample[i:i + w] in windows:
+        if sample[i : i + w] in windows:
             for j in range(i, i + w):
                 mask[j] = True
     return mask
@@ -83,6 +83,7 @@ def test_hash_ids_and_text_agree():
     # chunked hashing equals one-pass hashing
     ids = VOCAB.encode(corpus)
     import lstmtui.core.memorisation as mem
+
     whole = _window_hashes(ids, 20)
     old = mem._CHUNK
     mem._CHUNK = 97

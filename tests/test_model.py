@@ -36,3 +36,25 @@ def test_flops_grow_with_size():
     small = flops_per_char(ModelConfig(vocab_size=65, hidden=256))
     large = flops_per_char(ModelConfig(vocab_size=65, hidden=512))
     assert large > 3 * small
+
+
+def test_last_logits_are_forwards_last_position():
+    torch.manual_seed(1)
+    model = CharLSTM(ModelConfig(vocab_size=9, hidden=12, layers=2)).eval()
+    x = torch.randint(0, 9, (2, 7))
+    with torch.no_grad():
+        full, (h, c) = model(x)
+        last, (h2, c2) = model.last_logits(x)
+    assert last.shape == (2, 1, 9)
+    assert torch.equal(last, full[:, -1:]) and torch.equal(h, h2) and torch.equal(c, c2)
+
+
+def test_step_weights_are_the_parameters():
+    for mode in ("onehot", "embedding"):
+        model = CharLSTM(ModelConfig(vocab_size=10, hidden=6, layers=3, input=mode, embedding_dim=4))
+        weights = model.step_weights()
+        assert weights.hidden == 6 and len(weights.layers) == 3
+        assert (weights.embedding is None) == (mode == "onehot")
+        assert weights.layers[1].weight_ih.data_ptr() == model.lstm.weight_ih_l1.data_ptr()  # shared, not copied
+        assert weights.layers[2].bias_hh.shape == (24,) and weights.head_weight.shape == (10, 6)
+        assert not any(t.requires_grad for t in (weights.head_bias, weights.layers[0].weight_hh))

@@ -7,13 +7,25 @@ import math
 import numpy as np
 import pytest
 import torch
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
-from lstmtui.core import sampling
 from lstmtui.core.config import ModelConfig
 from lstmtui.core.corpus import UNKNOWN_CHAR, Vocab
 from lstmtui.core.errors import ConfigError, VocabularyError
 from lstmtui.core.model import CharLSTM
-from lstmtui.core.sampling import CharGenerator, SamplingConfig, compare, sample_text
+from lstmtui.core.sampling import (
+    SETTING_NAMES,
+    CharGenerator,
+    CpuStepper,
+    SamplingConfig,
+    Stepper,
+    compare,
+    generation_speed,
+    sample_text,
+)
+from lstmtui.core.sampling import generator as generator_module
+from lstmtui.core.sampling.generator import chunks
 
 CHARS = list("\n abcdefghijklmnopqrstuvwxyz.,")
 VOCAB = Vocab(CHARS)
@@ -60,6 +72,7 @@ def gen(model, prime="the ", **cfg) -> CharGenerator:
 
 # ---- stepping ------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("input", ["embedding", "onehot"])
 def test_stepping_matches_whole_sequence(input):
     m = make_model(input=input, layers=3)
@@ -71,7 +84,7 @@ def test_stepping_matches_whole_sequence(input):
     assert len(text) == 60
 
 
-@pytest.mark.parametrize("stepper", [sampling._Stepper, sampling._CpuStepper])
+@pytest.mark.parametrize("stepper", [Stepper, CpuStepper])
 def test_both_steppers_match_the_network(stepper):
     """The torch stepper (other devices) and the NumPy one (CPU) give the network's logits."""
     m = make_model(layers=3, input="onehot")
@@ -96,7 +109,7 @@ def test_plain_sampling_follows_temperature_scaled_probabilities():
 
 def test_prime_fed_in_chunks_matches_one_call(model, monkeypatch):
     prime = ("it was the best of times, it was the worst of times.\n" * 20)[:1000]
-    monkeypatch.setattr(sampling, "PRIME_CHUNK", 77)
+    monkeypatch.setattr(generator_module, "PRIME_CHUNK", 77)
     g = gen(model, prime=prime)
     np.testing.assert_allclose(g.next_probs().double(), full_probs(model, prime), atol=1e-5)
 
@@ -105,9 +118,9 @@ def test_prime_chunks_come_in_few_lengths():
     """Primes of every length from 1 to 3000 use only power-of-two pieces (few oneDNN shapes)."""
     lengths = set()
     for n in range(1, 3001):
-        pieces = list(sampling._chunks(n, 1024))
+        pieces = list(chunks(n, 1024))
         assert pieces[0][0] == 0 and pieces[-1][1] == n
-        assert all(a[1] == b[0] for a, b in zip(pieces, pieces[1:]))
+        assert all(a[1] == b[0] for a, b in zip(pieces, pieces[1:], strict=False))
         lengths |= {stop - start for start, stop in pieces}
     assert lengths == {2**k for k in range(11)}
 
@@ -142,6 +155,7 @@ def test_model_not_mutated():
 
 
 # ---- methods -------------------------------------------------------------------------------
+
 
 def test_greedy_picks_argmax(model):
     g = gen(model, temperature=0)
@@ -248,10 +262,10 @@ def test_no_repeat_ngram_breaks_greedy_loops():
     m = make_model(seed=1, scale=1.0)  # weak weights: plain greedy settles into a loop
     plain = gen(m, temperature=0).generate(300)
     n = 6
-    grams = [plain[i:i + n] for i in range(len(plain) - n + 1)]
+    grams = [plain[i : i + n] for i in range(len(plain) - n + 1)]
     assert len(set(grams)) < len(grams)  # greedy repeats itself
     guarded = gen(m, temperature=0, no_repeat_ngram=n).generate(300)
-    grams = [guarded[i:i + n] for i in range(len(guarded) - n + 1)]
+    grams = [guarded[i : i + n] for i in range(len(guarded) - n + 1)]
     assert len(set(grams)) == len(grams)
 
 
@@ -269,6 +283,7 @@ def test_repetition_penalty_lowers_recent_characters(model):
 
 
 # ---- stops, primes, seeds ------------------------------------------------------------------
+
 
 def test_length_and_stop_conditions(model):
     free = gen(model, temperature=1.2, seed=9).generate(400)
@@ -297,6 +312,7 @@ def test_unknown_prime_characters(model):
         g.prime("héllo wörld!")
     msg = str(err.value)
     assert "'é'" in msg and "'ö'" in msg and "'!'" in msg and "\n" not in msg
+    assert "--" not in msg  # the engine names no command-line flag
     g.prime("héllo wörld!", drop_unknown=True)
     np.testing.assert_allclose(g.next_probs().double(), full_probs(model, "hllo wrld"), atol=1e-5)
 
@@ -334,25 +350,40 @@ def test_sample_text_and_compare(model):
     assert outs[1] == gen(model, beam=2).generate(10)
 
 
-@pytest.mark.parametrize("bad", [
-    {"temperature": -0.1}, {"temperature": math.nan}, {"top_k": -1}, {"top_p": 0.0}, {"top_p": 1.5},
-    {"beam": -1}, {"length": -5}, {"repetition_penalty": 0.5}, {"stop": ("",)}, {"seed": -1},
-    {"temperature": "hot"}, {"stop": 5}, {"stop": (None,)}, {"stop_chars": 3},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"temperature": -0.1},
+        {"temperature": math.nan},
+        {"top_k": -1},
+        {"top_p": 0.0},
+        {"top_p": 1.5},
+        {"beam": -1},
+        {"length": -5},
+        {"repetition_penalty": 0.5},
+        {"stop": ("",)},
+        {"seed": -1},
+        {"temperature": "hot"},
+        {"stop": 5},
+        {"stop": (None,)},
+        {"stop_chars": 3},
+    ],
+)
 def test_bad_settings_raise_config_error(bad):
     with pytest.raises(ConfigError) as err:
         SamplingConfig(**bad).validate()
-    assert "\n" not in str(err.value)
+    message = str(err.value)
+    assert "\n" not in message
+    # the engine names the setting in words; the CLI and the TUI say where the value came from
+    (field,) = bad
+    assert message.startswith(f"{SETTING_NAMES[field]} must ") and "--" not in message
+    assert err.value.field == field
 
 
 def test_generation_speed_reports_its_figures(model):
-    figures = sampling.generation_speed(model, VOCAB, "the " * 50, chars=100)
+    figures = generation_speed(model, VOCAB, "the " * 50, chars=100)
     assert figures["chars"] == 100
     assert 0 < figures["prime_s"] <= figures["first_char_s"] and figures["chars_per_s"] > 0
-
-
-from hypothesis import example, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
 
 
 @settings(max_examples=100, deadline=None)

@@ -31,13 +31,13 @@ def _window_hashes(ids: np.ndarray, window: int) -> np.ndarray:
     # chunked so that temporaries stay small for big corpora
     for start in range(0, n, _CHUNK):
         stop = min(n, start + _CHUNK)
-        seg = np.asarray(ids[start:stop + window - 1]).astype(np.uint64)
+        seg = np.asarray(ids[start : stop + window - 1]).astype(np.uint64)
         m = stop - start
         h = np.zeros(m, dtype=np.uint64)
         with np.errstate(over="ignore"):
             for j in range(window):
                 h *= _BASE
-                h += seg[j:j + m] + np.uint64(1)  # +1 so that id 0 is not a no-op
+                h += seg[j : j + m] + np.uint64(1)  # +1 so that id 0 is not a no-op
         out[start:stop] = h
     return out
 
@@ -62,8 +62,9 @@ class MemorisationIndex:
         self._index = {ch: i for i, ch in enumerate(vocab.chars)} if vocab is not None else None
 
     @classmethod
-    def from_corpus(cls, corpus, window: int = DEFAULT_WINDOW,
-                    max_chars: int = MAX_INDEX_CHARS) -> "MemorisationIndex | None":
+    def from_corpus(
+        cls, corpus, window: int = DEFAULT_WINDOW, max_chars: int = MAX_INDEX_CHARS
+    ) -> MemorisationIndex | None:
         """Index a lstmtui Corpus (all of it: training and validation text); None if too big."""
         if len(corpus.data) > max_chars:
             return None
@@ -84,7 +85,7 @@ class MemorisationIndex:
         """
         ids = self.encode(sample) if isinstance(sample, str) else np.asarray(sample, dtype=np.int64)
         ctx = self.encode(context) if isinstance(context, str) else np.asarray(context, dtype=np.int64).reshape(-1)
-        ctx = ctx[len(ctx) - min(len(ctx), self.window - 1):]
+        ctx = ctx[len(ctx) - min(len(ctx), self.window - 1) :]
         full = np.concatenate([ctx, ids])
         hashes = _window_hashes(full, self.window)
         mask = np.zeros(len(full), dtype=bool)
@@ -97,7 +98,7 @@ class MemorisationIndex:
             np.add.at(diff, starts, 1)
             np.add.at(diff, starts + self.window, -1)
             mask = np.cumsum(diff[:-1]) > 0
-        return mask[len(ctx):]
+        return mask[len(ctx) :]
 
     def share(self, sample, context=()) -> float:
         """Share (0..1) of the sample's characters inside a verbatim corpus window; 0 when empty."""

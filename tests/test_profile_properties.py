@@ -63,7 +63,7 @@ def saved(tmp_path_factory) -> tuple[ProfileStore, Path, dict]:
         "history": {"train": [[1, 2.0, 0.1], [10, 1.7, 2.0]], "val": [[10, 1.5, 2.16, 2.0]]},
         "corpus": {"paths": ["/c/a.txt"]},
         "sampling": {"temperature": 0.8},
-        "rng": {"python": [1]},
+        "rng": {"python": [3, [0] * 624 + [624], None]},
     }
     vdir = store.save("p", meta, {"best": {"w": torch.ones(3)}, "latest": {"w": torch.zeros(3)}})
     return store, vdir / "meta.json", json.loads((vdir / "meta.json").read_text())

@@ -20,11 +20,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from lstmtui.core.profiles import store as profiles
 from lstmtui.core.config import ModelConfig
 from lstmtui.core.errors import ProfileError, ProfileLockedError
 from lstmtui.core.model import CharLSTM
-from lstmtui.core.profiles import FORMAT_VERSION, ProfileStore, default_home, validate_name
+from lstmtui.core.profiles import FORMAT_VERSION, ProfileStore, default_home, fileio, validate_name
 
 REPO = Path(__file__).resolve().parent.parent
 VOCAB = [chr(c) for c in range(32, 32 + 20)]
@@ -319,7 +318,7 @@ def test_absurd_sizes_are_refused_before_any_tensor_is_built(store, monkeypatch)
     def no_allocation(*args, **kwargs):
         raise AssertionError("a tensor file was read for an invalid profile")
 
-    monkeypatch.setattr(profiles, "_verify_file", no_allocation)
+    monkeypatch.setattr(fileio, "verify_file", no_allocation)
     with pytest.raises(ProfileError, match="profile tiny: model settings are invalid: .*hidden"):
         store.load_tensors("tiny", "best")
 
@@ -465,7 +464,7 @@ def test_a_version_dir_that_never_got_committed_is_ignored(store):
 
 def test_disk_full_during_a_save_leaves_the_previous_version_and_no_temp_files(store, monkeypatch):
     store.save("tiny", make_meta(step=1), make_tensors(1.0))
-    real_write = profiles._write_bytes
+    real_write = fileio.write_bytes
     calls = []
 
     def full_disk(path, data):
@@ -475,7 +474,7 @@ def test_disk_full_during_a_save_leaves_the_previous_version_and_no_temp_files(s
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
         real_write(path, data)
 
-    monkeypatch.setattr(profiles, "_write_bytes", full_disk)
+    monkeypatch.setattr(fileio, "write_bytes", full_disk)
     with pytest.raises(ProfileError) as info:
         store.save("tiny", make_meta(step=2), make_tensors(2.0))
     text = str(info.value)

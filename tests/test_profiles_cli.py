@@ -15,7 +15,7 @@ import torch
 from lstmtui.cli import main
 from lstmtui.commands.profiles import learning_curve
 from lstmtui.core.config import ModelConfig
-from lstmtui.core.profiles import ProfileStore
+from lstmtui.core.profiles import History, ProfileStore, TrainPoint, ValPoint
 
 REPO = Path(__file__).resolve().parent.parent
 VOCAB = [chr(c) for c in range(32, 32 + 30)] + ["\n"]
@@ -33,7 +33,7 @@ def save_profile(store: ProfileStore, name: str, **extra) -> None:
         },
         "corpus": {"paths": ["/data/tiny shakespeare.txt", "/data/more.txt"], "size_bytes": 1115394},
         "sampling": {"temperature": 0.7},
-        "rng": {"python": [3, [1, 2], None], "numpy": ["MT19937", [1], 0, 0, 0.0]},
+        "rng": {"python": [3, [0] * 624 + [624], None], "numpy": ["MT19937", [0] * 624, 0, 0, 0.0]},
     }
     meta.update(extra)
     store.save(name, meta, {"best": {"w": torch.ones(3)}, "latest": {"w": torch.zeros(3)}})
@@ -102,10 +102,11 @@ def test_show_escapes_control_characters_from_a_profile(store, capsys):
 
 
 def test_learning_curve_handles_empty_and_flat_histories():
-    assert learning_curve({}) == ["learning curve: no history yet"]
-    flat = learning_curve({"train": [[5, 1.0, 0.0]]})
+    assert learning_curve(History()) == ["learning curve: no history yet"]
+    flat = learning_curve(History(train=(TrainPoint(5, 1.0, 0.0),)))
     assert len(flat) == 13 and "·" in "".join(flat)
-    drawn = learning_curve({"train": [[0, 4.0], [100, 1.0]], "val": [[100, 1.0, 1.5]]}, width=20, height=5)
+    history = History(train=(TrainPoint(0, 4.0), TrainPoint(100, 1.0)), val=(ValPoint(100, 1.0, 1.5),))
+    drawn = learning_curve(history, width=20, height=5)
     assert drawn[1].endswith("·" + " " * 19)  # high loss at the first step: top-left
     assert "o" in drawn[5]  # 1.5 bits/char is the lowest point: bottom row
 
@@ -167,7 +168,8 @@ def test_the_installed_command_runs_in_a_fresh_process(store):
     save_profile(store, "shakespeare")
     env = dict(os.environ, LSTMTUI_HOME=str(store.home))
     done = subprocess.run(
-        [sys.executable, "-m", "lstmtui", "profiles", "list"], capture_output=True, text=True, env=env, cwd=REPO, timeout=120
+        [sys.executable, "-m", "lstmtui", "profiles", "list"],
+        capture_output=True, text=True, env=env, cwd=REPO, timeout=120,
     )
     assert done.returncode == 0 and "shakespeare" in done.stdout
     done = subprocess.run(

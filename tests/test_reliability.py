@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import json
 import os
 import random
 import shutil
@@ -24,10 +23,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from lstmtui.core.profiles import store as profiles
 from lstmtui.core.checkpoint import load_model
 from lstmtui.core.config import TrainConfig
-from lstmtui.core.profiles import ProfileStore
+from lstmtui.core.profiles import ProfileStore, fileio
 from lstmtui.core.training import TrainingSession
 
 REPO = Path(__file__).resolve().parent.parent
@@ -375,7 +373,7 @@ def tiny_session(corpus: Path, store: ProfileStore, name: str, **kw) -> Training
 
 def test_disk_full_during_training_saves_warns_goes_on_and_keeps_the_previous_version(corpus, monkeypatch):
     store = ProfileStore()
-    real_write = profiles._write_bytes
+    real_write = fileio.write_bytes
     disk = {"full": False, "failed_writes": 0}
 
     def write(path, data):
@@ -385,7 +383,7 @@ def test_disk_full_during_training_saves_warns_goes_on_and_keeps_the_previous_ve
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
         real_write(path, data)
 
-    monkeypatch.setattr(profiles, "_write_bytes", write)
+    monkeypatch.setattr(fileio, "write_bytes", write)
     session = tiny_session(corpus, store, "full", max_steps=80)
     events = []
     snapshot = {}
@@ -430,7 +428,7 @@ def test_disk_full_at_the_final_save_stops_cleanly_with_the_last_version_intact(
     def full(path, data):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
 
-    monkeypatch.setattr(profiles, "_write_bytes", full)
+    monkeypatch.setattr(fileio, "write_bytes", full)
     second = TrainingSession([corpus], first.config, profile="last", store=store, overrides={"max_steps": 40})
     second.config.max_steps = 40
     events = []
@@ -448,7 +446,7 @@ def test_headless_run_whose_final_save_fails_exits_2_naming_the_step_kept(corpus
     args = ["train", str(corpus), "--profile", "end", *TINY]
     assert main([*args, "--max-steps", "10"]) == 0
     capsys.readouterr()
-    monkeypatch.setattr(profiles, "_write_bytes", lambda path, data: (_ for _ in ()).throw(
+    monkeypatch.setattr(fileio, "write_bytes", lambda path, data: (_ for _ in ()).throw(
         OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))))
     assert main([*args, "--max-steps", "20"]) == 2
     out, err = capsys.readouterr()

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from lstmtui.core.events import CheckpointEvent, EvalEvent, SampleEvent, StateEvent, StepEvent
-from lstmtui.core.profiles import ProfileInfo
+from lstmtui.core.profiles import ProfileInfo, ProfileMeta
 from lstmtui.tui.app import AppOptions, LstmtuiApp
 from lstmtui.tui.screens.profiles import ProfilesScreen
 from lstmtui.tui.widgets.generation import GenerationPanel
@@ -84,7 +84,8 @@ class StubStore:
 
     def list(self):
         def meta(corpus, hidden, layers, epoch, epochs, best, updated):
-            return {
+            return ProfileMeta.from_json("stub", {
+                "format_version": 1, "vocab": [chr(32 + i) for i in range(65)], "files": {},
                 "model": {"vocab_size": 65, "hidden": hidden, "layers": layers, "dropout": 0.1,
                           "input": "embedding", "embedding_dim": 64},
                 "corpus": {"paths": [f"/data/{corpus}"]},
@@ -92,7 +93,7 @@ class StubStore:
                              "finished": epoch >= epochs},
                 "train_config": {"epochs": epochs},
                 "updated": updated,
-            }
+            })
 
         return [
             ProfileInfo("prose", meta("prose.txt", 256, 2, 3, 20, 1.912, "2026-11-28T14:05:00+00:00"), None),

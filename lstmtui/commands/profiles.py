@@ -7,15 +7,27 @@ import json
 import math
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lstmtui.commands.common import add_home_option
-from lstmtui.core.profile_labels import best_bpc, bpc_label, corpus_label, epochs_label, parameters_label, time_label
-from lstmtui.core.units import format_count, format_size, is_finite_number, printable
+from lstmtui.core.profile_labels import bpc_label, corpus_label, epochs_label, parameters_label, time_label
+from lstmtui.core.units import format_count, format_size, printable
+
+if TYPE_CHECKING:
+    from lstmtui.core.profiles import History
 
 LN2 = math.log(2)
 CHART_WIDTH = 60
 CHART_HEIGHT = 10
+# meta.json keys `profiles show` prints in its own way (or not at all: the name is in the title)
+SHOWN_APART = frozenset(
+    ("created", "updated", "lstmtui_version", "torch_version", "format_version", "name", "vocab", "history", "model")
+    + ("rng", "files")
+)
+COLUMNS = (
+    ("name", "left"), ("corpus", "left"), ("parameters", "right"), ("epochs", "right"), ("best val bpc", "right"),
+    ("updated", "left"),
+)
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -31,7 +43,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     def action(name: str, help: str) -> argparse.ArgumentParser:
         sub = actions.add_parser(name, help=help, description=help[0].upper() + help[1:] + ".")
         # Its own dest: a subparser's default would otherwise overwrite a --home given before ACTION.
-        sub.add_argument("--home", dest="action_home", metavar="HOME", type=Path, default=None, help="profile directory root (default: $LSTMTUI_HOME or the platform's user data directory)")
+        sub.add_argument(
+            "--home", dest="action_home", metavar="HOME", type=Path, default=None,
+            help="profile directory root (default: $LSTMTUI_HOME or the platform's user data directory)",
+        )
         return sub
 
     p = action("list", "list the profiles as a table")
@@ -41,7 +56,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the raw metadata as JSON (default: readable text)")
     p = action("rm", "remove a profile")
     p.add_argument("name", help="profile name")
-    p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation (needed when stdin is not a terminal)")
+    p.add_argument(
+        "--yes", "-y", action="store_true", help="do not ask for confirmation (needed when stdin is not a terminal)"
+    )
     p = action("rename", "rename a profile")
     p.add_argument("old", help="current name")
     p.add_argument("new", help="new name")
@@ -95,7 +112,7 @@ def _list(store) -> int:
         print(f"no profiles in {store.root}")
         return 0
     table = Table(title=f"profiles in {store.root}", title_justify="left")
-    for column, justify in (("name", "left"), ("corpus", "left"), ("parameters", "right"), ("epochs", "right"), ("best val bpc", "right"), ("updated", "left")):
+    for column, justify in COLUMNS:
         table.add_column(column, justify=justify, overflow="fold")
     for info in infos:
         if info.meta is None:
@@ -108,7 +125,7 @@ def _list(store) -> int:
             Text(parameters_label(meta)),
             Text(epochs_label(meta)),
             Text(bpc_label(meta)),
-            Text(time_label(meta.get("updated"))),
+            Text(time_label(meta.updated)),
         )
     # Off a terminal, rich would squeeze the table into 80 columns; scripts want whole names.
     console = Console() if sys.stdout.isatty() else Console(width=200, no_color=True)
@@ -117,24 +134,20 @@ def _list(store) -> int:
 
 
 def _list_json(store) -> int:
-    from lstmtui.core.config import ModelConfig
-
     for info in store.list():
         row: dict[str, Any] = {"name": info.name, "error": info.error}
         if info.meta is not None:
             meta = info.meta
-            config = ModelConfig.from_dict(meta["model"])
-            progress = meta.get("progress") or {}
             row.update(
-                corpus=(meta.get("corpus") or {}).get("paths"),
-                layers=config.layers,
-                hidden=config.hidden,
-                parameters=config.parameter_count(),
-                epoch=progress.get("epoch"),
-                epochs=(meta.get("train_config") or {}).get("epochs"),
-                step=progress.get("step"),
-                best_val_bpc=best_bpc(meta),
-                updated=meta.get("updated"),
+                corpus=list(meta.corpus.paths) if meta.corpus is not None else None,
+                layers=meta.model.layers,
+                hidden=meta.model.hidden,
+                parameters=meta.model.parameter_count(),
+                epoch=meta.progress.epoch,
+                epochs=meta.train_config.epochs if meta.train_config is not None else None,
+                step=meta.progress.step,
+                best_val_bpc=meta.best_bpc(),
+                updated=meta.updated,
             )
         print(json.dumps(row, ensure_ascii=True))
     return 0
@@ -145,41 +158,35 @@ def _list_json(store) -> int:
 
 def _show(store, name: str, as_json: bool) -> int:
     meta = store.load_meta(name)
+    data = meta.to_json()
     if as_json:
-        print(json.dumps(meta, indent=2, ensure_ascii=True))
+        print(json.dumps(data, indent=2, ensure_ascii=True))
         return 0
     lines = [f"profile {name}  ({store.path(name)})"]
     for key in ("created", "updated", "lstmtui_version", "torch_version", "format_version"):
-        if key in meta:
-            lines.append(f"  {key}: {_value(meta[key])}")
-    from lstmtui.core.config import ModelConfig
-
-    config = ModelConfig.from_dict(meta["model"])
+        if key in data:
+            lines.append(f"  {key}: {_value(data[key])}")
+    config = meta.model
     lines.append(
         f"model: {config.layers} layers x {config.hidden} hidden, input {config.input}"
         + (f" ({config.embedding_dim} wide)" if config.input == "embedding" else "")
         + f", dropout {config.dropout}, {format_count(config.parameter_count(), digits=2)} parameters"
     )
-    vocab = meta["vocab"]
+    vocab = meta.vocab
     lines.append(f"vocabulary: {len(vocab)} symbols: {printable(''.join(vocab))[:200]}")
-    best = best_bpc(meta)
+    best = meta.best_bpc()
     if best is not None:
         lines.append(f"best validation: {best:.4f} bits/char")
-    skip = {"created", "updated", "lstmtui_version", "torch_version", "format_version", "name", "vocab", "history", "model"}
-    for key, value in meta.items():
-        if key in skip:
-            continue
-        if key == "rng" and isinstance(value, dict):
-            lines.append(f"rng: saved states for {', '.join(printable(str(k)) for k in value) or 'nothing'}")
-            continue
-        if key == "files" and isinstance(value, dict):
-            lines.append("files:")
-            for group, entry in value.items():
-                lines.append(f"  {group}: {format_size(entry['size'])}  sha256 {entry['sha256'][:16]}...")
-            continue
-        lines.extend(_render(key, value, 0))
+    for key, value in data.items():
+        if key not in SHOWN_APART:
+            lines.extend(_render(key, value, 0))
+    rng = [k for k in ("python", "numpy") if getattr(meta.rng, k) is not None]
+    lines.append(f"rng: saved states for {', '.join(rng) or 'nothing'}")
+    lines.append("files:")
+    for group, entry in meta.files.items():
+        lines.append(f"  {group}: {format_size(entry.size)}  sha256 {entry.sha256[:16]}...")
     lines.append("")
-    lines.extend(learning_curve(meta.get("history") or {}))
+    lines.extend(learning_curve(meta.history))
     print("\n".join(lines))
     return 0
 
@@ -210,10 +217,10 @@ def _value(value: Any) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
-def learning_curve(history: dict[str, Any], width: int = CHART_WIDTH, height: int = CHART_HEIGHT) -> list[str]:
+def learning_curve(history: History, width: int = CHART_WIDTH, height: int = CHART_HEIGHT) -> list[str]:
     """A small text chart of train (·) and validation (o) bits/char over steps."""
-    train = [(p[0], p[1] / LN2) for p in history.get("train") or [] if len(p) > 1 and is_finite_number(p[0]) and is_finite_number(p[1])]
-    val = [(p[0], p[2]) for p in history.get("val") or [] if len(p) > 2 and is_finite_number(p[0]) and is_finite_number(p[2])]
+    train = [(p.step, p.loss / LN2) for p in history.train if math.isfinite(p.loss)]
+    val = [(p.step, p.bpc) for p in history.val if math.isfinite(p.bpc)]
     if not train and not val:
         return ["learning curve: no history yet"]
     points = train + val

@@ -1,6 +1,8 @@
 """Profiles: named trained models on disk (store), their typed metadata (meta), locks and archives."""
 
+from lstmtui.core.profiles.locks import ProfileLock
 from lstmtui.core.profiles.meta import FORMAT_VERSION, ProfileMeta
+from lstmtui.core.profiles.names import MAX_NAME, validate_name
 from lstmtui.core.profiles.parts import (
     CleaningRecord,
     CorpusProvenance,
@@ -14,13 +16,7 @@ from lstmtui.core.profiles.parts import (
     ValPoint,
     Versions,
 )
-from lstmtui.core.profiles.store import (
-    MAX_NAME,
-    ProfileInfo,
-    ProfileStore,
-    default_home,
-    validate_name,
-)
+from lstmtui.core.profiles.store import ProfileInfo, ProfileStore, default_home
 
 __all__ = [
     "FORMAT_VERSION",
@@ -31,6 +27,7 @@ __all__ = [
     "History",
     "HistoryEvent",
     "ProfileInfo",
+    "ProfileLock",
     "ProfileMeta",
     "ProfileStore",
     "Progress",

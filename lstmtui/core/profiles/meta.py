@@ -9,6 +9,7 @@ but ``model``, ``vocab`` and ``files`` may be absent from it and then reads as i
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import asdict, dataclass, field
@@ -111,6 +112,25 @@ class ProfileMeta:
         out.update(format_version=self.format_version, name=self.name, updated=self.updated, created=self.created)
         out["files"] = {g: {"sha256": e.sha256, "size": e.size} for g, e in self.files.items()}
         return without_none(out)
+
+    @classmethod
+    def from_bytes(cls, label: str, raw: bytes) -> ProfileMeta:
+        """Parse and check the bytes of a meta.json file."""
+        try:
+            data = json.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise ProfileError(f"{label}: meta.json is not UTF-8 text") from None
+        except (ValueError, RecursionError) as exc:
+            raise ProfileError(f"{label}: meta.json is not valid JSON ({first_line(exc)[:120]})") from None
+        return cls.from_json(label, data)
+
+    def to_bytes(self) -> bytes:
+        """The bytes of meta.json: compact UTF-8 JSON (NaN in a diverged run's history written as NaN)."""
+        data = self.to_json()
+        try:
+            return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate (an undecodable file name): \u-escaped, still JSON
+            return json.dumps(data, ensure_ascii=True, separators=(",", ":")).encode("ascii")
 
     def best_bpc(self) -> float | None:
         """The best validation bits per character recorded, or None when there is none."""

@@ -56,7 +56,7 @@ class ProfilesScreen(Screen[str | None]):
                 continue
             m = info.meta
             try:
-                row = (corpus_label(m), parameters_label(m), epochs_label(m), bpc_label(m), time_label(m.get("updated")))
+                row = (corpus_label(m), parameters_label(m), epochs_label(m), bpc_label(m), time_label(m.updated))
             except Exception as exc:  # noqa: BLE001 - one odd profile must not hide the others
                 row = (f"unreadable: {exc}", "", "", "", "")
             table.add_row(name, *row, key=info.name)

@@ -6,11 +6,16 @@ hash, the cleaning options and the vocabulary, and opened memory-mapped, so a co
 memory works and the second run on the same corpus starts at once. ``hashes.json`` remembers each
 large file's sha256 by its path, size, modification time and inode, so an unchanged file is not
 even re-read. Files are written to a temporary name and renamed into place, so a killed run never
-leaves a half-written entry; temporary files a day old are swept.
+leaves a half-written entry and a file some run has memory-mapped is never rewritten in place;
+temporary files a day old are swept. An entry that cannot be written (a full disk) or read back
+(truncated, corrupt) raises ``CacheUnwritable`` or ``CacheDamaged``, and the loader goes on without
+it. ``cache_entries`` bounds the cache's size and lists and clears it.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -23,6 +28,7 @@ from typing import IO
 
 import numpy as np
 
+from lstmtui.core.corpus.cache_entries import STALE_TMP_S
 from lstmtui.core.corpus.cleaning import BYTE_PIECES, CleaningOptions, Piece
 from lstmtui.core.corpus.sources import Source, names
 from lstmtui.core.corpus.vocab import Vocab
@@ -30,7 +36,7 @@ from lstmtui.core.corpus.vocab_plan import Encoder
 from lstmtui.core.errors import CorpusError, VocabularyError
 
 CACHE_FORMAT = 1
-STALE_TMP_S = 24 * 3600
+SAMPLE_IDS = 1 << 16  # ids checked at each of three places of an entry when it is opened
 
 
 def default_cache_dir() -> Path:
@@ -116,18 +122,59 @@ class HashIndex:
             pass
 
 
+class CacheUnwritable(Exception):
+    """The cache entry could not be written (a full disk, no permission); the message says why."""
+
+
 def load_cached(directory: Path, key: str) -> tuple[np.ndarray, Vocab, dict] | None:
-    """The entry ``key`` (ids memory-mapped, vocabulary, metadata), or None if it is missing or damaged."""
+    """The entry ``key`` (ids memory-mapped, vocabulary, metadata), or None when there is none.
+
+    CacheDamaged when the entry is there but cannot be used (truncated, corrupt, inconsistent).
+    """
     meta_path, data_path = directory / f"{key}.json", directory / f"{key}.npy"
     try:
-        meta = json.loads(meta_path.read_text("utf-8"))
+        raw = meta_path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        raise CacheDamaged(f"its metadata cannot be read ({e.strerror or e})") from None
+    try:
+        meta = json.loads(raw)
         vocab = Vocab.from_list(meta["vocab"])
+        n_chars = meta["n_chars"]
         data = np.load(data_path, mmap_mode="r", allow_pickle=False)
-    except (OSError, ValueError, KeyError, TypeError, VocabularyError):
-        return None
-    if data.ndim != 1 or data.shape[0] != meta.get("n_chars") or data.dtype != vocab.dtype:
-        return None
+    except FileNotFoundError:
+        raise CacheDamaged("its data file is missing") from None
+    except (OSError, ValueError, KeyError, TypeError, VocabularyError) as e:
+        raise CacheDamaged(f"it is unreadable ({_first_line(e)})") from None
+    _check_entry(data, data_path, vocab, n_chars)
     return data, vocab, meta
+
+
+class CacheDamaged(Exception):
+    """A cache entry exists but cannot be used; the message says what is wrong with it."""
+
+
+def _check_entry(data: np.ndarray, data_path: Path, vocab: Vocab, n_chars: object) -> None:
+    """Cheap checks that the mapped ids are what the metadata promises: shape, type, file size, a sample of ids."""
+    if data.ndim != 1 or data.shape[0] != n_chars or data.dtype != vocab.dtype:
+        raise CacheDamaged(f"its data does not match its metadata ({data.shape} {data.dtype}, {n_chars} characters)")
+    try:
+        size = data_path.stat().st_size
+    except OSError as e:
+        raise CacheDamaged(f"its data file cannot be read ({e.strerror or e})") from None
+    if size != getattr(data, "offset", 0) + data.nbytes:
+        raise CacheDamaged(f"its data file has {size} bytes, not the {data.offset + data.nbytes} its header implies")
+    n = data.shape[0]
+    for start in {0, max(n // 2 - SAMPLE_IDS // 2, 0), max(n - SAMPLE_IDS, 0)}:
+        window = data[start : start + SAMPLE_IDS]
+        if window.size and int(window.max()) >= len(vocab):
+            raise CacheDamaged("it holds ids outside its vocabulary")
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
 
 
 def encode_to_cache(
@@ -139,13 +186,16 @@ def encode_to_cache(
     encode: Encoder,
     vocab: Vocab,
     n_chars: int,
-) -> np.ndarray | None:
-    """Encode into ``cdir/key.npy`` atomically and return it memory-mapped; None if it cannot be written."""
+) -> np.ndarray:
+    """Encode into ``cdir/key.npy`` atomically and return it memory-mapped.
+
+    CacheUnwritable (with the reason) when the entry cannot be written; nothing is left behind.
+    """
     try:
         cdir.mkdir(parents=True, exist_ok=True)
         writer = _NpyWriter(cdir / f"{key}.npy", vocab.dtype, n_chars)
-    except OSError:
-        return None
+    except OSError as e:
+        raise CacheUnwritable(_os_reason(e)) from None
     try:
         written = 0
         for piece in pieces():
@@ -154,15 +204,35 @@ def encode_to_cache(
         if written != n_chars:  # a file changed between the passes
             raise CorpusError(f"{names(sources)} changed while being read; try again")
         writer.finish()
-        meta = {"format": CACHE_FORMAT, "n_chars": n_chars, "vocab": vocab.to_list(), "cleaning": cleaning.to_dict()}
+        meta = {
+            "format": CACHE_FORMAT,
+            "n_chars": n_chars,
+            "vocab": vocab.to_list(),
+            "cleaning": cleaning.to_dict(),
+            "paths": [str(s.path) for s in sources],
+            "size_bytes": sum(s.size for s in sources),
+        }
         _atomic_write_bytes(cdir / f"{key}.json", json.dumps(meta, ensure_ascii=True).encode())
-    except OSError:
+    except OSError as e:
         writer.abort()
-        return None
+        with contextlib.suppress(OSError):
+            (cdir / f"{key}.npy").unlink(missing_ok=True)  # written, but without its metadata
+        raise CacheUnwritable(_os_reason(e)) from None
     except BaseException:
         writer.abort()
         raise
-    return np.load(cdir / f"{key}.npy", mmap_mode="r", allow_pickle=False)
+    try:
+        return np.load(cdir / f"{key}.npy", mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise CacheUnwritable(f"the entry just written cannot be read back ({_first_line(e)})") from None
+
+
+def _os_reason(e: OSError) -> str:
+    if e.errno == errno.ENOSPC:
+        return "the disk is full"
+    if e.errno == errno.EDQUOT:
+        return "the disk quota is exhausted"
+    return e.strerror or _first_line(e)
 
 
 def _sweep(directory: Path) -> None:
@@ -306,6 +376,9 @@ class _NpyWriter:
         os.replace(self.tmp, self.path)
 
     def abort(self) -> None:
+        """Close and delete the temporary file, whatever state the disk is in."""
         self.behind.close()
-        self.f.close()
-        self.tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # closing flushes, which fails again on a full disk
+            self.f.close()
+        with contextlib.suppress(OSError):
+            self.tmp.unlink(missing_ok=True)

@@ -3,7 +3,7 @@
 Cleaning, applied in this order and recorded in the provenance under ``cleaning``:
 
 1. decoding with ``CleaningOptions.encoding`` (UTF-8 by default; a UTF-8 byte-order mark at the
-   start of a file is dropped);
+   start of a file is dropped; ``auto`` lets ``detect`` choose from a sample of each file);
 2. newlines: CRLF and lone CR become LF;
 3. control characters (Unicode category Cc) other than newline and tab are dropped, and so are
    lone surrogates (which no valid decoding yields, but a str handed to ``clean_text`` may hold);
@@ -32,6 +32,7 @@ import numpy as np
 from lstmtui.core.errors import ConfigError
 
 MAX_CODEPOINT = 0x110000
+AUTO_ENCODING = "auto"  # detect the encoding (lstmtui.core.corpus.detect); the provenance records what it chose
 _COUNT_BLOCK = 1 << 20  # np.bincount casts to intp: count in blocks so the copy stays small
 _LATIN1_CONTROLS = bytes([*range(0, 9), *range(11, 32), *range(127, 160)])
 _LATIN1_LOWER = bytes(ord(chr(i).lower()) for i in range(256))  # each maps below U+0100 again
@@ -64,11 +65,13 @@ class CleaningOptions:
     def __post_init__(self) -> None:
         if not isinstance(self.min_char_count, int) or self.min_char_count < 0:
             raise ConfigError(f"minimum character count must be 0 or more, not {self.min_char_count!r}")
+        if self.encoding == AUTO_ENCODING:
+            return
         try:
             codecs.lookup(self.encoding)
         except (LookupError, TypeError):
             raise ConfigError(
-                f"unknown encoding {self.encoding!r}; use a Python codec name such as utf-8, latin-1 or utf-16"
+                f"unknown encoding {self.encoding!r}; use a Python codec name such as utf-8, latin-1 or utf-16, or auto"
             ) from None
 
     def to_dict(self) -> dict:

@@ -12,29 +12,45 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
-from lstmtui.core.corpus.cache import HashIndex, Spool, cache_key, default_cache_dir, encode_to_cache, load_cached
-from lstmtui.core.corpus.cleaning import Cleaner, CleaningOptions, Piece
+from lstmtui.core.corpus.cache import (
+    CacheDamaged,
+    CacheUnwritable,
+    HashIndex,
+    Spool,
+    cache_key,
+    default_cache_dir,
+    encode_to_cache,
+    load_cached,
+)
+from lstmtui.core.corpus.cache_entries import CORPORA_DIR, cache_limit, evict, remove_entry, touch_entry
+from lstmtui.core.corpus.cleaning import AUTO_ENCODING, Cleaner, CleaningOptions, Piece
 from lstmtui.core.corpus.decode import iter_corpus
+from lstmtui.core.corpus.detect import DETECT_BYTES, Detection, detect_encoding
 from lstmtui.core.corpus.sources import CHUNK_BYTES, Source, expand, is_wide, names
 from lstmtui.core.corpus.split import MIN_CHARS, Corpus
 from lstmtui.core.corpus.vocab import Vocab
 from lstmtui.core.corpus.vocab_plan import Encoder, Tally, plan_vocab
 from lstmtui.core.errors import CorpusError
+from lstmtui.core.units import format_size
 
 CACHE_MIN_BYTES = 4 << 20  # smaller corpora are prepared in memory, faster than touching a cache
 PROGRESS_INTERVAL_S = 0.25
 
 ProgressFn = Callable[[str, int, int], None]
+NoticeFn = Callable[[str], None]
+NOTICE_PREFIXES = ("note: ", "warning: ")  # how a notice sent as a progress stage is told from a stage
 
 _DEFAULT_CLEANING = CleaningOptions()
+_log = logging.getLogger("lstmtui.corpus")
 
 
 def load_corpus(
@@ -46,9 +62,16 @@ def load_corpus(
     progress: ProgressFn | None = None,
     cache_dir: Path | None = None,
     chunk_bytes: int | None = None,
+    notice: NoticeFn | None = None,
 ) -> Corpus:
-    """Read, clean and encode a corpus (files, a directory, or '-' for stdin); see the package docstring."""
-    job = _Loader(paths, cleaning, vocab, extend_vocab, progress, cache_dir, chunk_bytes or CHUNK_BYTES)
+    """Read, clean and encode a corpus (files, a directory, or '-' for stdin); see the package docstring.
+
+    ``progress(stage, done, total)`` follows the stages reading, encoding and cache. ``notice(text)``
+    gets what the user should hear about ("note: ..." such as the encoding ``auto`` chose,
+    "warning: ..." such as a cache entry that could not be written); without it, notices go to
+    ``progress`` as a stage of their own (done and total 0), else to the ``lstmtui.corpus`` logger.
+    """
+    job = _Loader(paths, cleaning, vocab, extend_vocab, progress, _Notices(notice, progress), cache_dir, chunk_bytes)
     hit = job.cached_without_reading()
     if hit is not None:
         return hit
@@ -81,6 +104,29 @@ class _Hasher:
             self.pending.result()
         self.pool.shutdown()
         return [h.hexdigest() for h in self.hashes]
+
+
+class _Notices:
+    """Where a load's notices go: the notice callback, else the progress callback, else the logger."""
+
+    def __init__(self, notice: NoticeFn | None, progress: ProgressFn | None):
+        self.notice, self.progress = notice, progress
+
+    def note(self, text: str) -> None:
+        """Something the user should know (what was chosen for them)."""
+        self._send("note: " + text, logging.INFO)
+
+    def warn(self, text: str) -> None:
+        """Something went wrong, and the load goes on without it."""
+        self._send("warning: " + text, logging.WARNING)
+
+    def _send(self, text: str, level: int) -> None:
+        if self.notice is not None:
+            self.notice(text)
+        elif self.progress is not None:
+            self.progress(text, 0, 0)
+        else:
+            _log.log(level, text)
 
 
 class _Progress:
@@ -119,15 +165,26 @@ class _Loader:
         vocab: Vocab | None,
         extend_vocab: bool,
         progress: ProgressFn | None,
+        notices: _Notices,
         cache_dir: Path | None,
-        chunk_bytes: int,
+        chunk_bytes: int | None,
     ):
-        self.cleaning, self.vocab, self.extend_vocab, self.chunk_bytes = cleaning, vocab, extend_vocab, chunk_bytes
-        self.sources, self.skipped = expand(paths, is_wide(cleaning.encoding))
+        self.vocab, self.extend_vocab, self.chunk_bytes = vocab, extend_vocab, chunk_bytes or CHUNK_BYTES
+        self.notices = notices
+        auto = cleaning.encoding == AUTO_ENCODING
+        self.sources, self.skipped = expand(paths, None if auto else is_wide(cleaning.encoding))
+        self.detected: Detection | None = detect_encoding(self.sources) if auto else None
+        if self.detected is not None:
+            cleaning = replace(cleaning, encoding=self.detected.encoding)
+            notices.note(self.detected.describe())
+        self.cleaning = cleaning
         self.total = sum(s.size for s in self.sources)
         self.tick = _Progress(progress, self.total)
+        self.root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+        self.cdir = self.root / CORPORA_DIR
         self.use_cache = self.total >= CACHE_MIN_BYTES and all(s.path is not None for s in self.sources)
-        self.cdir = (Path(cache_dir) if cache_dir is not None else default_cache_dir()) / "corpora"
+        self.limit = cache_limit(self.root).max_bytes if self.use_cache else 0
+        self.use_cache = self.use_cache and self.limit > 0
         self.index = HashIndex(self.cdir) if self.use_cache else None
 
     def cached_without_reading(self) -> Corpus | None:
@@ -140,9 +197,15 @@ class _Loader:
         return self._cached(cache_key(known, self.cleaning, self.vocab, self.extend_vocab), known)
 
     def _cached(self, key: str, hashes: list[str]) -> Corpus | None:
-        hit = load_cached(self.cdir, key)
+        try:
+            hit = load_cached(self.cdir, key)
+        except CacheDamaged as e:
+            remove_entry(self.cdir, key)
+            self.notices.warn(f"the corpus cache entry {key[:12]} was damaged ({e}); removed it, reading the corpus")
+            return None
         if hit is None:
             return None
+        touch_entry(self.cdir, key)
         self.tick("cache", self.total, force=True)
         return self._corpus(hit[0], hit[1], hashes)
 
@@ -224,9 +287,12 @@ class _Loader:
         if hit is not None:
             return hit
         pieces = functools.partial(self.pieces, read)  # started only once the cache file is open
-        data = encode_to_cache(self.cdir, key, self.sources, self.cleaning, pieces, encode, chosen, read.tally.n)
-        if data is None:
+        try:
+            data = encode_to_cache(self.cdir, key, self.sources, self.cleaning, pieces, encode, chosen, read.tally.n)
+        except CacheUnwritable as e:
+            self.notices.warn(f"cannot write the corpus cache in {self.cdir} ({e}); preparing the corpus in memory")
             return None
+        evict(self.cdir, keep=key, max_bytes=self.limit)
         self.tick("encoding", self.total, force=True)
         return self._corpus(data, chosen, read.file_hashes)
 
@@ -259,12 +325,18 @@ class _Loader:
             "n_chars": int(data.shape[0]),
             "sha256": digest,
             "file_sha256": list(hashes),
-            "cleaning": self.cleaning.describe(),
+            "cleaning": self._cleaning_record(),
             "vocab_size": len(vocab),
         }
         if self.skipped:
             provenance["skipped"] = self.skipped
         return Corpus(data=data, vocab=vocab, provenance=provenance)
+
+    def _cleaning_record(self) -> dict:
+        record = self.cleaning.describe()
+        if self.detected is not None:  # the encoding auto chose, recorded as a real codec so a reload decodes alike
+            record["steps"][0] += f" (chosen by encoding auto from the first {format_size(DETECT_BYTES)} of each file)"
+        return record
 
 
 def _check_size(n_chars: int, sources: list[Source]) -> None:

@@ -52,6 +52,7 @@ _BINARY_MAGIC = [
     (b"ID3", "an MP3 audio file"),
     (b"\x93NUMPY", "a numpy array file"),
 ]
+_WIDE_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, codecs.BOM_UTF32_BE)  # UTF-32-LE's starts like UTF-16-LE's
 _BINARY_SUFFIXES = frozenset(
     ".png .jpg .jpeg .gif .bmp .ico .webp .tif .tiff .psd .pdf .zip .gz .tgz .bz2 .xz .zst .7z .rar "
     ".tar .jar .whl .exe .dll .so .dylib .o .a .obj .class .pyc .pyo .bin .dat .npy .npz .pt .pth "
@@ -139,8 +140,12 @@ def guess_wide(head: bytes) -> str | None:
     return None
 
 
-def expand(paths: Sequence[str | Path], wide: bool) -> tuple[list[Source], list[str]]:
-    """The sources that ``paths`` name, in order, and the directory entries skipped as binary or hidden."""
+def expand(paths: Sequence[str | Path], wide: bool | None) -> tuple[list[Source], list[str]]:
+    """The sources that ``paths`` name, in order, and the directory entries skipped as binary or hidden.
+
+    ``wide``: the encoding is UTF-16 or UTF-32, so NUL bytes are text; None when the encoding is
+    detected later, so a directory keeps the files whose NUL bytes are UTF-16/32 text.
+    """
     sources: list[Source] = []
     skipped: list[str] = []
     if isinstance(paths, (str, Path)):
@@ -204,7 +209,7 @@ def _read_head(path: Path, label: str) -> bytes:
         raise CorpusError(f"cannot read {label}: {e.strerror or e}") from None
 
 
-def _walk(root: Path, label: str, wide: bool) -> tuple[list[Source], list[str]]:
+def _walk(root: Path, label: str, wide: bool | None) -> tuple[list[Source], list[str]]:
     found: list[tuple[str, Source]] = []
     skipped: list[str] = []
 
@@ -227,15 +232,18 @@ def _walk(root: Path, label: str, wide: bool) -> tuple[list[Source], list[str]]:
     return [s for _, s in found], sorted(skipped)
 
 
-def _text_file_size(full: Path, shown: str, wide: bool) -> int | None:
+def _text_file_size(full: Path, shown: str, wide: bool | None) -> int | None:
     """The size of a directory entry that is a regular text file; None to skip it."""
     try:
         st = full.stat()
     except OSError:
         return None
-    if not stat.S_ISREG(st.st_mode):
+    if not stat.S_ISREG(st.st_mode) or full.suffix.lower() in _BINARY_SUFFIXES:
         return None
-    if full.suffix.lower() in _BINARY_SUFFIXES or sniff_binary(_read_head(full, shown), wide):
+    head = _read_head(full, shown)
+    if wide is None:  # the encoding is detected later: NUL bytes are text where UTF-16/32 puts them
+        wide = head.startswith(_WIDE_BOMS) or guess_wide(head) is not None
+    if sniff_binary(head, wide):
         return None
     return st.st_size
 

@@ -35,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,8 +43,8 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from lstmtui.core.checkpoint import load_model  # noqa: E402
-from lstmtui.core.profiles import ProfileStore  # noqa: E402
+from lstmtui.core.checkpoint import load_model  # noqa: E402 (after the sys.path entry above)
+from lstmtui.core.profiles import ProfileMeta, ProfileStore  # noqa: E402
 
 PROFILE = "killme"
 # The suite's size: a save takes a few ms. The script's default is bigger so saves take longer.
@@ -133,7 +134,7 @@ def _committed_at(store: ProfileStore) -> float | None:
         return None
 
 
-def check_profile(store: ProfileStore) -> tuple[int, dict]:
+def check_profile(store: ProfileStore) -> tuple[int, ProfileMeta]:
     """Load the profile as `lstmtui generate` and a resumed run would; return (saved step, meta)."""
     import torch
 
@@ -143,13 +144,14 @@ def check_profile(store: ProfileStore) -> tuple[int, dict]:
         for key, value in model.state_dict().items():
             if value.is_floating_point() and not torch.isfinite(value).all():
                 raise AssertionError(f"{which}.{key} holds non-finite weights")
-        assert len(vocab) == meta["model"]["vocab_size"]
+        assert len(vocab) == meta.model.vocab_size
     for group in ("optim", "state"):
         store.load_tensors(PROFILE, group)  # sizes and sha256 checked against the meta
-    return int(meta["progress"]["step"]), meta
+    return int(meta.progress.step), meta
 
 
 def train_command(corpus: Path, home: Path, log: Path, model: list[str], save_every_min: float, extra=()) -> list[str]:
+    """The `lstmtui train` command line of one round (or of the final run, with ``extra`` options)."""
     return [
         sys.executable,
         "-m",
@@ -170,6 +172,25 @@ def train_command(corpus: Path, home: Path, log: Path, model: list[str], save_ev
     ]
 
 
+@dataclass
+class Loop:
+    """What every round shares: the profile home, its store and corpus, the model and the environment."""
+
+    home: Path
+    store: ProfileStore
+    corpus: Path
+    model: list[str]
+    env: dict[str, str]
+    save_every_min: float
+    echo: Callable[[str], object]
+    saved_before: int | None = None  # the step the profile held after the previous round
+    ever_checkpointed: bool = False
+
+    def command(self, log: Path, extra=()) -> list[str]:
+        """The `lstmtui train` command line writing its events to ``log``."""
+        return train_command(self.corpus, self.home, log, self.model, self.save_every_min, extra)
+
+
 def kill_loop(
     home: Path,
     kills: int = 20,
@@ -184,148 +205,22 @@ def kill_loop(
     """Run the rounds; return a summary dict (rounds, problems, figures). Raises nothing on a failed check."""
     home = Path(home)
     home.mkdir(parents=True, exist_ok=True)
-    store = ProfileStore(home)
-    corpus = words_corpus(home / "corpus.txt")
-    model = model or (TINY_MODEL if tiny else DEFAULT_MODEL)
-    env = dict(os.environ, LSTMTUI_HOME=str(home), LSTMTUI_CACHE=str(home / "cache"), PYTHONUNBUFFERED="1")
+    loop = Loop(
+        home=home,
+        store=ProfileStore(home),
+        corpus=words_corpus(home / "corpus.txt"),
+        model=model or (TINY_MODEL if tiny else DEFAULT_MODEL),
+        env=dict(os.environ, LSTMTUI_HOME=str(home), LSTMTUI_CACHE=str(home / "cache"), PYTHONUNBUFFERED="1"),
+        save_every_min=save_every_min,
+        echo=echo,
+    )
     rng = random.Random(seed)
-    rounds: list[Round] = []
-    saved_before: int | None = None
-    ever_checkpointed = False
-    for i in range(kills):
-        mode = "save" if i % 2 else "random"
-        log = home / f"round-{i:03d}.jsonl"
-        delay = rng.uniform(0.3, max_delay_s) if mode == "random" else rng.uniform(0.0, 0.003)
-        r = Round(index=i, mode=mode, delay_s=round(delay, 3))
-        proc = subprocess.Popen(
-            train_command(corpus, home, log, model, save_every_min),
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        started = time.monotonic()
-        try:
-            if mode == "random":
-                # Mostly during training; one random round in four during start-up and preparation.
-                if rng.random() < 0.25:
-                    delay = r.delay_s = round(rng.uniform(0.2, 3.0), 3)
-                    r.mode = "start"
-                elif not _wait_for_training(proc, log, timeout=120):
-                    r.problems.append("training never started")
-                time.sleep(delay)
-            else:
-                # Let a few saves go by, then kill a random few ms into the next one.
-                for _ in range(rng.randint(1, 3)):
-                    if not _wait_for_save(proc, store, timeout=90):
-                        break
-                    while _temp_dirs(store, proc.pid) and proc.poll() is None:
-                        time.sleep(0.001)
-                # Freeze the process (SIGSTOP) a few ms into a save; if the save had already
-                # finished by then, let it go on and try the next one, so the kill lands mid-save.
-                for _ in range(5):
-                    if not _wait_for_save(proc, store, timeout=90):
-                        break
-                    time.sleep(delay)
-                    proc.send_signal(signal.SIGSTOP)
-                    if _temp_dirs(store, proc.pid):
-                        break
-                    proc.send_signal(signal.SIGCONT)
-        finally:
-            killed_at = time.time()
-            proc.send_signal(signal.SIGKILL)
-            _, err = proc.communicate(timeout=60)
-            # A temporary version directory the dead process left behind: the kill cut a save short.
-            r.interrupted_save = bool(_temp_dirs(store, proc.pid))
-        alive_s = time.monotonic() - started
-        if proc.returncode != -signal.SIGKILL:
-            r.problems.append(
-                f"the run ended by itself (status {proc.returncode}): {err.decode(errors='replace').strip()[-300:]}"
-            )
-        events = read_log(log)
-        checkpoints = [e for e in events if e.get("event") == "checkpoint"]
-        steps = [e for e in events if e.get("event") == "step"]
-        if checkpoints:
-            ever_checkpointed = True
-            r.last_logged_checkpoint = checkpoints[-1]["step"]
-        if steps:
-            r.last_logged_step = steps[-1]["step"]
-            r.resumed_from = steps[0]["step"] - 1
-            if saved_before is not None and r.resumed_from != saved_before:
-                r.problems.append(f"resumed from step {r.resumed_from}, but the profile held step {saved_before}")
-            if saved_before is None and r.resumed_from != 0:
-                r.problems.append(f"a new profile started at step {r.resumed_from + 1}")
-        if not store.exists(PROFILE):
-            if ever_checkpointed:
-                r.problems.append("the profile vanished after a reported save")
-        else:
-            try:
-                r.saved_step, meta = check_profile(store)
-            except Exception as exc:  # noqa: BLE001 - a failed load is the finding to report
-                r.problems.append(f"the profile does not load: {type(exc).__name__}: {exc}")
-            else:
-                if saved_before is not None and r.saved_step < saved_before:
-                    r.problems.append(f"the saved step went back from {saved_before} to {r.saved_step}")
-                if r.last_logged_checkpoint is not None and r.saved_step < r.last_logged_checkpoint:
-                    r.problems.append(
-                        f"a reported save (step {r.last_logged_checkpoint}) was lost: the profile holds {r.saved_step}"
-                    )
-                if r.last_logged_step is not None:
-                    r.lost_steps = max(0, r.last_logged_step - r.saved_step)
-                # Work lost is at most the wall time between the committed version and the kill.
-                committed = _committed_at(store)
-                if committed is not None and steps:
-                    r.lost_s = round(max(0.0, killed_at - committed), 2)
-                saved_before = r.saved_step
-        rounds.append(r)
-        status = "ok" if not r.problems else "FAILED: " + "; ".join(r.problems)
-        echo(
-            f"kill {i + 1:2d}/{kills} {r.mode:6s} after {alive_s:5.1f}s  saved step {r.saved_step}  "
-            f"last reported save {r.last_logged_checkpoint}  last logged step {r.last_logged_step}  "
-            f"resumed from {r.resumed_from}  mid-save {'yes' if r.interrupted_save else 'no'}  "
-            f"lost {r.lost_steps} steps/{r.lost_s}s  {status}"
-        )
-
-    # A last run, not killed: it must train on from the saved step to its --max-steps and finish.
-    final_log = home / "final.jsonl"
-    start_step = saved_before or 0
-    target = start_step + final_steps
-    final = subprocess.run(
-        train_command(corpus, home, final_log, model, save_every_min, ["--max-steps", str(target)]),
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    events = read_log(final_log)
-    steps = [e["step"] for e in events if e.get("event") == "step"]
-    finished = [e for e in events if e.get("event") == "finished"]
-    final_problems = []
-    if final.returncode != 0:
-        final_problems.append(f"the final run failed ({final.returncode}): {final.stderr.strip()[-300:]}")
-    if not steps or steps[0] != start_step + 1 or steps[-1] != target:
-        final_problems.append(
-            f"the final run trained steps {steps[:1]}..{steps[-1:]}, expected {start_step + 1}..{target}"
-        )
-    if not finished or finished[-1].get("reason") != "max_steps":
-        final_problems.append(f"the final run did not finish at --max-steps: {finished}")
-    try:
-        end_step, _ = check_profile(store)
-        if end_step != target:
-            final_problems.append(f"the final profile holds step {end_step}, expected {target}")
-    except Exception as exc:  # noqa: BLE001
-        final_problems.append(f"the final profile does not load: {exc}")
-    leftovers = _temp_dirs(store)
-    if leftovers:
-        final_problems.append(f"temporary directories left after a clean save: {leftovers}")
-    echo(
-        f"final run: resumed at step {steps[0] if steps else None}, finished at {steps[-1] if steps else None} "
-        f"-> {'ok' if not final_problems else 'FAILED: ' + '; '.join(final_problems)}"
-    )
-
+    rounds = [kill_round(loop, i, kills, rng, max_delay_s) for i in range(kills)]
+    target, final_problems = final_run(loop, final_steps)
     lost = [r.lost_steps for r in rounds if r.lost_steps is not None]
     lost_s = [r.lost_s for r in rounds if r.lost_s is not None]
     problems = [f"kill {r.index + 1}: {p}" for r in rounds for p in r.problems] + final_problems
-    summary = {
+    return {
         "kills": kills,
         "rounds": rounds,
         "problems": problems,
@@ -335,10 +230,146 @@ def kill_loop(
         "max_lost_s": max(lost_s) if lost_s else None,
         "final_step": target,
     }
-    return summary
+
+
+def kill_round(loop: Loop, i: int, kills: int, rng: random.Random, max_delay_s: float) -> Round:
+    """Start a run, SIGKILL it (after a random delay, or mid-save), and check what it left."""
+    mode = "save" if i % 2 else "random"
+    log = loop.home / f"round-{i:03d}.jsonl"
+    delay = rng.uniform(0.3, max_delay_s) if mode == "random" else rng.uniform(0.0, 0.003)
+    r = Round(index=i, mode=mode, delay_s=round(delay, 3))
+    proc = subprocess.Popen(loop.command(log), env=loop.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    started = time.monotonic()
+    try:
+        if mode == "random":
+            _wait_at_random(proc, log, r, rng, delay)
+        else:
+            _wait_into_a_save(proc, loop.store, rng, delay)
+    finally:
+        killed_at = time.time()
+        proc.send_signal(signal.SIGKILL)
+        _, err = proc.communicate(timeout=60)
+        # A temporary version directory the dead process left behind: the kill cut a save short.
+        r.interrupted_save = bool(_temp_dirs(loop.store, proc.pid))
+    alive_s = time.monotonic() - started
+    if proc.returncode != -signal.SIGKILL:
+        r.problems.append(
+            f"the run ended by itself (status {proc.returncode}): {err.decode(errors='replace').strip()[-300:]}"
+        )
+    _check_round(loop, r, read_log(log), killed_at)
+    status = "ok" if not r.problems else "FAILED: " + "; ".join(r.problems)
+    loop.echo(
+        f"kill {i + 1:2d}/{kills} {r.mode:6s} after {alive_s:5.1f}s  saved step {r.saved_step}  "
+        f"last reported save {r.last_logged_checkpoint}  last logged step {r.last_logged_step}  "
+        f"resumed from {r.resumed_from}  mid-save {'yes' if r.interrupted_save else 'no'}  "
+        f"lost {r.lost_steps} steps/{r.lost_s}s  {status}"
+    )
+    return r
+
+
+def _wait_at_random(proc: subprocess.Popen, log: Path, r: Round, rng: random.Random, delay: float) -> None:
+    """Mostly during training; one random round in four during start-up and preparation."""
+    if rng.random() < 0.25:
+        delay = r.delay_s = round(rng.uniform(0.2, 3.0), 3)
+        r.mode = "start"
+    elif not _wait_for_training(proc, log, timeout=120):
+        r.problems.append("training never started")
+    time.sleep(delay)
+
+
+def _wait_into_a_save(proc: subprocess.Popen, store: ProfileStore, rng: random.Random, delay: float) -> None:
+    """Let a few saves go by, then freeze the process (SIGSTOP) a random few ms into the next one."""
+    for _ in range(rng.randint(1, 3)):
+        if not _wait_for_save(proc, store, timeout=90):
+            break
+        while _temp_dirs(store, proc.pid) and proc.poll() is None:
+            time.sleep(0.001)
+    # If the save had already finished when the process froze, let it go on and try the next one,
+    # so the kill lands mid-save.
+    for _ in range(5):
+        if not _wait_for_save(proc, store, timeout=90):
+            break
+        time.sleep(delay)
+        proc.send_signal(signal.SIGSTOP)
+        if _temp_dirs(store, proc.pid):
+            break
+        proc.send_signal(signal.SIGCONT)
+
+
+def _check_round(loop: Loop, r: Round, events: list[dict], killed_at: float) -> None:
+    """What the killed run logged against what the profile holds now; problems go into ``r``."""
+    checkpoints = [e for e in events if e.get("event") == "checkpoint"]
+    steps = [e for e in events if e.get("event") == "step"]
+    if checkpoints:
+        loop.ever_checkpointed = True
+        r.last_logged_checkpoint = checkpoints[-1]["step"]
+    if steps:
+        r.last_logged_step = steps[-1]["step"]
+        r.resumed_from = steps[0]["step"] - 1
+        if loop.saved_before is not None and r.resumed_from != loop.saved_before:
+            r.problems.append(f"resumed from step {r.resumed_from}, but the profile held step {loop.saved_before}")
+        if loop.saved_before is None and r.resumed_from != 0:
+            r.problems.append(f"a new profile started at step {r.resumed_from + 1}")
+    if not loop.store.exists(PROFILE):
+        if loop.ever_checkpointed:
+            r.problems.append("the profile vanished after a reported save")
+        return
+    try:
+        r.saved_step, _meta = check_profile(loop.store)
+    except Exception as exc:  # a failed load is the finding to report
+        r.problems.append(f"the profile does not load: {type(exc).__name__}: {exc}")
+        return
+    if loop.saved_before is not None and r.saved_step < loop.saved_before:
+        r.problems.append(f"the saved step went back from {loop.saved_before} to {r.saved_step}")
+    if r.last_logged_checkpoint is not None and r.saved_step < r.last_logged_checkpoint:
+        r.problems.append(
+            f"a reported save (step {r.last_logged_checkpoint}) was lost: the profile holds {r.saved_step}"
+        )
+    if r.last_logged_step is not None:
+        r.lost_steps = max(0, r.last_logged_step - r.saved_step)
+    # Work lost is at most the wall time between the committed version and the kill.
+    committed = _committed_at(loop.store)
+    if committed is not None and steps:
+        r.lost_s = round(max(0.0, killed_at - committed), 2)
+    loop.saved_before = r.saved_step
+
+
+def final_run(loop: Loop, final_steps: int) -> tuple[int, list[str]]:
+    """A last run, not killed: it must train on from the saved step to its --max-steps and finish."""
+    final_log = loop.home / "final.jsonl"
+    start_step = loop.saved_before or 0
+    target = start_step + final_steps
+    final = subprocess.run(
+        loop.command(final_log, ["--max-steps", str(target)]), env=loop.env, capture_output=True, text=True, timeout=600
+    )
+    events = read_log(final_log)
+    steps = [e["step"] for e in events if e.get("event") == "step"]
+    finished = [e for e in events if e.get("event") == "finished"]
+    problems = []
+    if final.returncode != 0:
+        problems.append(f"the final run failed ({final.returncode}): {final.stderr.strip()[-300:]}")
+    if not steps or steps[0] != start_step + 1 or steps[-1] != target:
+        problems.append(f"the final run trained steps {steps[:1]}..{steps[-1:]}, expected {start_step + 1}..{target}")
+    if not finished or finished[-1].get("reason") != "max_steps":
+        problems.append(f"the final run did not finish at --max-steps: {finished}")
+    try:
+        end_step, _ = check_profile(loop.store)
+        if end_step != target:
+            problems.append(f"the final profile holds step {end_step}, expected {target}")
+    except Exception as exc:  # a failed load is the finding to report
+        problems.append(f"the final profile does not load: {exc}")
+    leftovers = _temp_dirs(loop.store)
+    if leftovers:
+        problems.append(f"temporary directories left after a clean save: {leftovers}")
+    loop.echo(
+        f"final run: resumed at step {steps[0] if steps else None}, finished at {steps[-1] if steps else None} "
+        f"-> {'ok' if not problems else 'FAILED: ' + '; '.join(problems)}"
+    )
+    return target, problems
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the loop from the command line; 0 when every round passed."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--kills", type=int, default=20)
     parser.add_argument("--seed", type=int, default=1)

@@ -18,9 +18,7 @@ from lstmtui.core.config import ModelConfig
 from lstmtui.core.errors import ProfileError
 from lstmtui.core.profiles import ProfileStore
 
-SETTINGS = settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 scalars = (
     st.none()
@@ -39,14 +37,41 @@ json_values = st.recursive(
 
 # Paths into a valid meta whose values the mutations replace or delete.
 PATHS = [
-    ("format_version",), ("name",), ("created",), ("updated",), ("model",), ("model", "vocab_size"),
-    ("model", "hidden"), ("model", "layers"), ("model", "dropout"), ("model", "input"),
-    ("model", "embedding_dim"), ("vocab",), ("vocab", 0), ("files",), ("files", "best"),
-    ("files", "best", "sha256"), ("files", "best", "size"), ("progress",), ("progress", "epoch"),
-    ("progress", "step"), ("progress", "best_val_loss"), ("progress", "best_step"),
-    ("progress", "finished"), ("progress", "elapsed_s"), ("history",), ("history", "train"),
-    ("history", "val"), ("history", "train", 0), ("history", "val", 0, 2), ("corpus",),
-    ("corpus", "paths"), ("train_config",), ("train_config", "epochs"), ("sampling",), ("rng",),
+    ("format_version",),
+    ("name",),
+    ("created",),
+    ("updated",),
+    ("model",),
+    ("model", "vocab_size"),
+    ("model", "hidden"),
+    ("model", "layers"),
+    ("model", "dropout"),
+    ("model", "input"),
+    ("model", "embedding_dim"),
+    ("vocab",),
+    ("vocab", 0),
+    ("files",),
+    ("files", "best"),
+    ("files", "best", "sha256"),
+    ("files", "best", "size"),
+    ("progress",),
+    ("progress", "epoch"),
+    ("progress", "step"),
+    ("progress", "best_val_loss"),
+    ("progress", "best_step"),
+    ("progress", "finished"),
+    ("progress", "elapsed_s"),
+    ("history",),
+    ("history", "train"),
+    ("history", "val"),
+    ("history", "train", 0),
+    ("history", "val", 0, 2),
+    ("corpus",),
+    ("corpus", "paths"),
+    ("train_config",),
+    ("train_config", "epochs"),
+    ("sampling",),
+    ("rng",),
 ]
 
 
@@ -59,7 +84,14 @@ def saved(tmp_path_factory) -> tuple[ProfileStore, Path, dict]:
         "model": ModelConfig(vocab_size=len(vocab), hidden=4, layers=1).to_dict(),
         "vocab": vocab,
         "train_config": {"epochs": 3},
-        "progress": {"epoch": 1, "step": 10, "best_val_loss": 1.5, "best_step": 10, "finished": False, "elapsed_s": 2.0},
+        "progress": {
+            "epoch": 1,
+            "step": 10,
+            "best_val_loss": 1.5,
+            "best_step": 10,
+            "finished": False,
+            "elapsed_s": 2.0,
+        },
         "history": {"train": [[1, 2.0, 0.1], [10, 1.7, 2.0]], "val": [[10, 1.5, 2.16, 2.0]]},
         "corpus": {"paths": ["/c/a.txt"]},
         "sampling": {"temperature": 0.8},

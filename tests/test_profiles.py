@@ -34,8 +34,16 @@ def make_meta(step: int = 0, **extra) -> dict:
         "model": ModelConfig(vocab_size=len(VOCAB), hidden=16, layers=2).to_dict(),
         "vocab": list(VOCAB),
         "train_config": {"epochs": 5},
-        "progress": {"epoch": 1, "epoch_step": 0, "step": step, "elapsed_s": 1.5, "best_val_loss": 2.0,
-                     "best_step": step, "bad_epochs": 0, "finished": False},
+        "progress": {
+            "epoch": 1,
+            "epoch_step": 0,
+            "step": step,
+            "elapsed_s": 1.5,
+            "best_val_loss": 2.0,
+            "best_step": step,
+            "bad_epochs": 0,
+            "finished": False,
+        },
         "history": {"train": [[1, 3.0, 0.1], [2, 2.5, 0.2]], "val": [[2, 2.4, 3.46, 0.2]]},
         "corpus": {"paths": ["/data/tiny.txt"], "size_bytes": 10, "sha256": "0" * 64},
         "sampling": {"temperature": 0.8},
@@ -132,7 +140,11 @@ def test_round_trip_keeps_every_tensor_and_the_meta(store):
     path = store.save("tiny", make_meta(step=7), tensors)
     assert path.parent == store.path("tiny") and store.exists("tiny")
     assert sorted(p.name for p in path.iterdir()) == [
-        "best.safetensors", "latest.safetensors", "meta.json", "optim.safetensors", "state.safetensors"
+        "best.safetensors",
+        "latest.safetensors",
+        "meta.json",
+        "optim.safetensors",
+        "state.safetensors",
     ]
     meta = store.load_meta("tiny")
     assert meta["format_version"] == FORMAT_VERSION and meta["name"] == "tiny"
@@ -242,6 +254,7 @@ def meta_mutations():
             for part in path[:-1]:
                 target = target[part]
             target[path[-1]] = value
+
         return f
 
     return [
@@ -293,7 +306,7 @@ def test_bad_metadata_gives_one_line_naming_profile_and_problem(store, mutate, m
     "raw, message",
     [
         (b"", "not valid JSON"),
-        (b"{\"format_version\": 1,", "not valid JSON"),
+        (b'{"format_version": 1,', "not valid JSON"),
         (b"\xff\xfe{}", "not UTF-8"),
         (b"[" * 100000 + b"]" * 100000, "not valid JSON"),
         (b"[1, 2]", "does not hold a JSON object"),
@@ -426,7 +439,9 @@ def kill_during_saves(store: ProfileStore, kills: int, seed: int) -> tuple[list[
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
             os.close(read_fd)
-        interrupted += any(".tmp-" in p.name for p in store.root.iterdir()) or len(list(store.path("kill").iterdir())) > 1
+        interrupted += (
+            any(".tmp-" in p.name for p in store.root.iterdir()) or len(list(store.path("kill").iterdir())) > 1
+        )
         meta, groups = store.load("kill")
         step = meta["progress"]["step"]
         assert step >= steps[-1]  # never goes back to an older version
@@ -511,7 +526,10 @@ def test_a_second_process_gets_a_clear_lock_error_and_the_lock_dies_with_its_hol
     store.save("tiny", make_meta(), make_tensors())
     child = subprocess.Popen(
         [sys.executable, "-c", LOCK_HOLDER, str(store.home)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
     )
     try:
         assert child.stdout.readline().strip() == "locked"
@@ -615,7 +633,10 @@ def test_import_refuses_archive_tricks_and_damage(store, tmp_path):
         "pickle": ([(_reg("meta.json"), meta_bytes), (_reg("model.pt"), b"\x80\x04")], "unexpected member 'model.pt'"),
         "twice": ([(_reg("meta.json"), meta_bytes), (_reg("meta.json"), meta_bytes)], "appears twice"),
         "no-meta": ([(_reg("best.safetensors"), parts["best.safetensors"])], "no meta.json"),
-        "missing-group": ([(_reg("meta.json"), meta_bytes), (_reg("best.safetensors"), parts["best.safetensors"])], "is missing"),
+        "missing-group": (
+            [(_reg("meta.json"), meta_bytes), (_reg("best.safetensors"), parts["best.safetensors"])],
+            "is missing",
+        ),
         "bad-json": ([(_reg("meta.json"), b"{oops")], "not valid JSON"),
         "flipped": (
             [(_reg(n), (d[:-1] + bytes([d[-1] ^ 1])) if n == "optim.safetensors" else d) for n, d in parts.items()],
@@ -702,7 +723,11 @@ def test_readers_never_see_a_half_replaced_profile_while_a_writer_saves(store):
     def writer():
         try:
             for step in range(1, 41):
-                store.save("busy", make_meta(step=step), {g: {"w": torch.full((size,), float(step))} for g in ("best", "latest")})
+                store.save(
+                    "busy",
+                    make_meta(step=step),
+                    {g: {"w": torch.full((size,), float(step))} for g in ("best", "latest")},
+                )
         except BaseException as exc:  # reported by the main thread
             errors.append(exc)
         finally:
@@ -731,7 +756,11 @@ def test_two_unlocked_writers_racing_still_leave_one_loadable_profile(store):
         try:
             barrier.wait()
             for i in range(10):
-                store.save("race", make_meta(step=seed * 100 + i), {"latest": {"w": torch.full((1000,), float(seed * 100 + i))}})
+                store.save(
+                    "race",
+                    make_meta(step=seed * 100 + i),
+                    {"latest": {"w": torch.full((1000,), float(seed * 100 + i))}},
+                )
         except BaseException as exc:  # reported by the main thread
             errors.append(exc)
 

@@ -62,7 +62,12 @@ def test_list_shows_a_row_per_profile_and_marks_broken_ones(store, capsys):
     row = next(line for line in out.splitlines() if "shakespeare" in line and "tiny" in line)
     assert "tiny shakespeare.txt +1" in row and "2x32" in row and "3/20" in row and "2.000" in row
     assert "profile broken: meta.json is not valid JSON" in out
-    assert run_cli(capsys, )[1] == out  # `profiles` alone lists too
+    assert (
+        run_cli(
+            capsys,
+        )[1]
+        == out
+    )  # `profiles` alone lists too
 
 
 def test_list_with_no_profiles_says_so(capsys, lstmtui_home):
@@ -85,8 +90,17 @@ def test_show_prints_everything_and_the_curve(store, capsys):
     assert "model: 2 layers x 32 hidden" in out
     assert "vocabulary: 31 symbols:" in out and "\\n" in out
     assert "best validation: 2.0000 bits/char" in out
-    for text in ("epoch: 3", "step: 900", "temperature: 0.7", "lr: 0.002", "tiny shakespeare.txt",
-                 "rng: saved states for python, numpy", "best: ", "created: ", "format_version: 1"):
+    for text in (
+        "epoch: 3",
+        "step: 900",
+        "temperature: 0.7",
+        "lr: 0.002",
+        "tiny shakespeare.txt",
+        "rng: saved states for python, numpy",
+        "best: ",
+        "created: ",
+        "format_version: 1",
+    ):
         assert text in out, text
     assert "learning curve (bits/char" in out and "·" in out and "o" in out
     code, out, _ = run_cli(capsys, "show", "shakespeare", "--json")
@@ -169,12 +183,21 @@ def test_the_installed_command_runs_in_a_fresh_process(store):
     env = dict(os.environ, LSTMTUI_HOME=str(store.home))
     done = subprocess.run(
         [sys.executable, "-m", "lstmtui", "profiles", "list"],
-        capture_output=True, text=True, env=env, cwd=REPO, timeout=120,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=120,
     )
     assert done.returncode == 0 and "shakespeare" in done.stdout
     done = subprocess.run(
         [sys.executable, "-m", "lstmtui", "profiles", "rm", "shakespeare"],
-        capture_output=True, text=True, env=env, cwd=REPO, stdin=subprocess.DEVNULL, timeout=120,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        stdin=subprocess.DEVNULL,
+        timeout=120,
     )
     assert done.returncode == 2 and done.stderr.startswith("lstmtui: error: not removing profile shakespeare")
 

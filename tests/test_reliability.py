@@ -33,8 +33,23 @@ sys.path.insert(0, str(REPO / "scripts"))
 
 import kill_loop  # noqa: E402  (scripts/kill_loop.py: the 20-kill loop the suite runs 3 times)
 
-TINY = ["--hidden", "32", "--layers", "1", "--seq-len", "16", "--batch", "8", "--sample-every", "0",
-        "--eval-every", "0", "--threads", "1", "--plain"]
+TINY = [
+    "--hidden",
+    "32",
+    "--layers",
+    "1",
+    "--seq-len",
+    "16",
+    "--batch",
+    "8",
+    "--sample-every",
+    "0",
+    "--eval-every",
+    "0",
+    "--threads",
+    "1",
+    "--plain",
+]
 
 
 def words_text(n_words: int, seed: int = 1) -> str:
@@ -58,9 +73,27 @@ def start_training(corpus: Path, home: Path, profile: str, log: Path, *extra: st
     """`lstmtui train` in its own session (signals sent to it never reach pytest)."""
     out = open(log.with_suffix(".out"), "w")
     return subprocess.Popen(
-        [sys.executable, "-m", "lstmtui", "train", str(corpus), "--profile", profile, "--home", str(home),
-         "--log-jsonl", str(log), "--epochs", "1000", *TINY, *extra],
-        stdout=out, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "lstmtui",
+            "train",
+            str(corpus),
+            "--profile",
+            profile,
+            "--home",
+            str(home),
+            "--log-jsonl",
+            str(log),
+            "--epochs",
+            "1000",
+            *TINY,
+            *extra,
+        ],
+        stdout=out,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
     )
 
 
@@ -107,9 +140,15 @@ def test_kill_9_during_training_and_saves_short_loop(tmp_path):
     """The 20-kill script, 3 times: at a random moment, then twice with a save in flight."""
     lines: list[str] = []
     # hidden 256: a save writes ~5 MB, long enough for a kill to land inside it; steps stay fast.
-    summary = kill_loop.kill_loop(tmp_path / "home", kills=3, seed=5, max_delay_s=3.0, final_steps=10,
-                                  echo=lines.append, model=["--hidden", "256", "--layers", "1", "--seq-len", "16",
-                                                            "--batch", "8"])
+    summary = kill_loop.kill_loop(
+        tmp_path / "home",
+        kills=3,
+        seed=5,
+        max_delay_s=3.0,
+        final_steps=10,
+        echo=lines.append,
+        model=["--hidden", "256", "--layers", "1", "--seq-len", "16", "--batch", "8"],
+    )
     assert summary["problems"] == [], "\n".join(lines)
     assert summary["mid_save_kills"] >= 1, "\n".join(lines)  # at least one kill landed inside a save
     assert summary["saved_steps"][-1] is not None and summary["saved_steps"][-1] > 0, "\n".join(lines)
@@ -130,8 +169,9 @@ def test_sighup_and_ctrl_c_save_and_exit_within_seconds(corpus, tmp_path):
         "int": [signal.SIGINT],
         "int2": [signal.SIGINT, signal.SIGINT],
     }
-    procs = {name: start_training(corpus, home, name, tmp_path / f"{name}.jsonl", "--save-every", "0.01")
-             for name in runs}
+    procs = {
+        name: start_training(corpus, home, name, tmp_path / f"{name}.jsonl", "--save-every", "0.01") for name in runs
+    }
     try:
         for name, proc in procs.items():
             wait_for(proc, tmp_path / f"{name}.jsonl", lambda ev: count(ev, "checkpoint") >= 1)
@@ -192,8 +232,14 @@ def start_on_a_terminal(args: list[str], env: dict) -> tuple[subprocess.Popen, i
         fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
     env = dict(os.environ, TERM="xterm-256color", COLUMNS="100", LINES="30", **env)
-    proc = subprocess.Popen([sys.executable, "-m", "lstmtui", *args], stdin=slave, stdout=slave, stderr=slave,
-                            env=env, preexec_fn=take_terminal)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lstmtui", *args],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        preexec_fn=take_terminal,
+    )
     os.close(slave)
     return proc, master
 
@@ -229,8 +275,21 @@ def test_headless_run_survives_its_terminal_hanging_up(corpus, tmp_path):
     """`lstmtui train` on a terminal (the rich display) whose SSH link drops: it saves every step and exits."""
     home, log = tmp_path / "home", tmp_path / "hup.jsonl"
     proc, master = start_on_a_terminal(
-        ["train", str(corpus), "--profile", "hup", "--log-jsonl", str(log), "--epochs", "1000",
-         *[a for a in TINY if a != "--plain"], "--save-every", "0.01"], {"LSTMTUI_HOME": str(home)})
+        [
+            "train",
+            str(corpus),
+            "--profile",
+            "hup",
+            "--log-jsonl",
+            str(log),
+            "--epochs",
+            "1000",
+            *[a for a in TINY if a != "--plain"],
+            "--save-every",
+            "0.01",
+        ],
+        {"LSTMTUI_HOME": str(home)},
+    )
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and count(read_log(log), "checkpoint") < 1:
@@ -262,9 +321,31 @@ def test_the_app_survives_its_terminal_hanging_up(tmp_path):
     # A periodic save every 12 s: the first one marks training as under way, the next is not due
     # before the hang-up's own save must have happened.
     proc, master = start_on_a_terminal(
-        [str(corpus), "--hidden", "32", "--layers", "1", "--seq-len", "16", "--batch", "8", "--epochs", "1000",
-         "--eval-every", "0", "--sample-every", "0", "--threads", "1", "--save-every", "0.2", "--fps", "10"],
-        {"LSTMTUI_HOME": str(home)})
+        [
+            str(corpus),
+            "--hidden",
+            "32",
+            "--layers",
+            "1",
+            "--seq-len",
+            "16",
+            "--batch",
+            "8",
+            "--epochs",
+            "1000",
+            "--eval-every",
+            "0",
+            "--sample-every",
+            "0",
+            "--threads",
+            "1",
+            "--save-every",
+            "0.2",
+            "--fps",
+            "10",
+        ],
+        {"LSTMTUI_HOME": str(home)},
+    )
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and not store.exists("tale"):
@@ -312,7 +393,9 @@ def chattr(tmp_path):
 
 
 @pytest.mark.timeout(300)
-def test_unwritable_profile_directory_during_training_warns_goes_on_and_keeps_the_saved_version(corpus, tmp_path, chattr):
+def test_unwritable_profile_directory_during_training_warns_goes_on_and_keeps_the_saved_version(
+    corpus, tmp_path, chattr
+):
     home = tmp_path / "home"
     log = tmp_path / "ro.jsonl"
     store = ProfileStore(home)
@@ -365,8 +448,18 @@ def test_unwritable_profile_directory_during_training_warns_goes_on_and_keeps_th
 
 
 def tiny_session(corpus: Path, store: ProfileStore, name: str, **kw) -> TrainingSession:
-    cfg = dict(hidden=32, layers=1, seq_len=16, batch=8, epochs=1, eval_every=0, sample_every=0,
-               save_every_min=0.0, threads=1, warmup_steps=5)
+    cfg = dict(
+        hidden=32,
+        layers=1,
+        seq_len=16,
+        batch=8,
+        epochs=1,
+        eval_every=0,
+        sample_every=0,
+        save_every_min=0.0,
+        threads=1,
+        warmup_steps=5,
+    )
     cfg.update(kw)
     return TrainingSession([corpus], TrainConfig(**cfg).validate(), profile=name, store=store)
 
@@ -446,13 +539,18 @@ def test_headless_run_whose_final_save_fails_exits_2_naming_the_step_kept(corpus
     args = ["train", str(corpus), "--profile", "end", *TINY]
     assert main([*args, "--max-steps", "10"]) == 0
     capsys.readouterr()
-    monkeypatch.setattr(fileio, "write_bytes", lambda path, data: (_ for _ in ()).throw(
-        OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))))
+    monkeypatch.setattr(
+        fileio,
+        "write_bytes",
+        lambda path, data: (_ for _ in ()).throw(OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))),
+    )
     assert main([*args, "--max-steps", "20"]) == 2
     out, err = capsys.readouterr()
     assert "warning: could not save profile end: No space left on device" in out
-    assert err.strip() == ("lstmtui: error: the final save of profile end failed (see the warning above): "
-                           "it holds step 10, training reached step 20")
+    assert err.strip() == (
+        "lstmtui: error: the final save of profile end failed (see the warning above): "
+        "it holds step 10, training reached step 20"
+    )
     assert ProfileStore().load_meta("end")["progress"]["step"] == 10
 
 
@@ -469,10 +567,33 @@ def test_learning_rate_100_for_real_never_saves_non_finite_weights(corpus, tmp_p
     home = tmp_path / "home"
     log = tmp_path / "lr.jsonl"
     result = subprocess.run(
-        [sys.executable, "-m", "lstmtui", "train", str(corpus), "--profile", "hot", "--home", str(home),
-         "--log-jsonl", str(log), *TINY, "--lr", "100", "--grad-clip", "0", "--warmup-steps", "0",
-         "--max-steps", "200", "--eval-every", "50"],
-        capture_output=True, text=True, timeout=240,
+        [
+            sys.executable,
+            "-m",
+            "lstmtui",
+            "train",
+            str(corpus),
+            "--profile",
+            "hot",
+            "--home",
+            str(home),
+            "--log-jsonl",
+            str(log),
+            *TINY,
+            "--lr",
+            "100",
+            "--grad-clip",
+            "0",
+            "--warmup-steps",
+            "0",
+            "--max-steps",
+            "200",
+            "--eval-every",
+            "50",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
     assert "Traceback" not in result.stderr, result.stderr
     events = read_log(log)

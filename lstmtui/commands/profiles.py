@@ -25,7 +25,11 @@ SHOWN_APART = frozenset(
     + ("rng", "files")
 )
 COLUMNS = (
-    ("name", "left"), ("corpus", "left"), ("parameters", "right"), ("epochs", "right"), ("best val bpc", "right"),
+    ("name", "left"),
+    ("corpus", "left"),
+    ("parameters", "right"),
+    ("epochs", "right"),
+    ("best val bpc", "right"),
     ("updated", "left"),
 )
 
@@ -44,7 +48,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         sub = actions.add_parser(name, help=help, description=help[0].upper() + help[1:] + ".")
         # Its own dest: a subparser's default would otherwise overwrite a --home given before ACTION.
         sub.add_argument(
-            "--home", dest="action_home", metavar="HOME", type=Path, default=None,
+            "--home",
+            dest="action_home",
+            metavar="HOME",
+            type=Path,
+            default=None,
             help="profile directory root (default: $LSTMTUI_HOME or the platform's user data directory)",
         )
         return sub

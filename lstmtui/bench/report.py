@@ -30,10 +30,10 @@ def render(results: dict[str, Any], file: IO[str] | None = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    meta = results["meta"]
+    run = results["meta"]
     table = Table(
-        title=f"lstmtui bench: {meta['corpus']} ({meta['corpus_chars']:,} chars), {meta['minutes']:g} min, "
-        f"torch {meta['torch']}, {meta['threads']} threads",
+        title=f"lstmtui bench: {run['corpus']} ({run['corpus_chars']:,} chars), {run['minutes']:g} min, "
+        f"torch {run['torch']}, {run['threads']} threads",
         title_justify="left",
     )
     for name, justify in (

@@ -56,7 +56,7 @@ def run_bench(
     log(f"loading {corpus_path}")
     corpus = load_corpus([corpus_path])
     torch.manual_seed(0)
-    meta = {
+    run = {
         "corpus": corpus_path,
         "corpus_chars": len(corpus),
         "vocab": len(corpus.vocab),
@@ -88,5 +88,5 @@ def run_bench(
         rows += tui_section(corpus_path, tui_seconds or (5.0 if quick else 20.0), config, log)
     if "startup" in only:
         rows += startup_section(corpus_path, corpus_gb, 3 if quick else 10, log, config)
-    meta["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
-    return {"meta": meta, "rows": rows}
+    run["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
+    return {"meta": run, "rows": rows}

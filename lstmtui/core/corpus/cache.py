@@ -139,16 +139,16 @@ def load_cached(directory: Path, key: str) -> tuple[np.ndarray, Vocab, dict] | N
     except OSError as e:
         raise CacheDamaged(f"its metadata cannot be read ({e.strerror or e})") from None
     try:
-        meta = json.loads(raw)
-        vocab = Vocab.from_list(meta["vocab"])
-        n_chars = meta["n_chars"]
+        entry = json.loads(raw)
+        vocab = Vocab.from_list(entry["vocab"])
+        n_chars = entry["n_chars"]
         data = np.load(data_path, mmap_mode="r", allow_pickle=False)
     except FileNotFoundError:
         raise CacheDamaged("its data file is missing") from None
     except (OSError, ValueError, KeyError, TypeError, VocabularyError) as e:
         raise CacheDamaged(f"it is unreadable ({_first_line(e)})") from None
     _check_entry(data, data_path, vocab, n_chars)
-    return data, vocab, meta
+    return data, vocab, entry
 
 
 class CacheDamaged(Exception):

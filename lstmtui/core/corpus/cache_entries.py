@@ -236,13 +236,13 @@ def _entries(d: _Dir) -> list[CacheEntry]:
             parts.setdefault(m.group(1), {})[m.group(2)] = st
     entries = []
     for key, files in parts.items():
-        meta = d.read_json(f"{key}.json") if "json" in files else None
+        header = d.read_json(f"{key}.json") if "json" in files else None
         ours_npy = "npy" in files and d.starts_with(f"{key}.npy", NPY_MAGIC)
-        if not isinstance(meta, dict) and not ours_npy:
+        if not isinstance(header, dict) and not ours_npy:
             continue  # nothing here that the cache wrote
-        meta = meta if isinstance(meta, dict) else {}
-        n_chars = meta.get("n_chars")
-        paths = meta.get("paths")
+        header = header if isinstance(header, dict) else {}
+        n_chars = header.get("n_chars")
+        paths = header.get("paths")
         entries.append(
             CacheEntry(
                 key=key,
@@ -250,7 +250,7 @@ def _entries(d: _Dir) -> list[CacheEntry]:
                 last_used=max(st.st_mtime for st in files.values()) if "json" not in files else files["json"].st_mtime,
                 n_chars=n_chars if isinstance(n_chars, int) and not isinstance(n_chars, bool) else None,
                 paths=tuple(p for p in paths if isinstance(p, str)) if isinstance(paths, list) else (),
-                complete=ours_npy and isinstance(n_chars, int) and "vocab" in meta,
+                complete=ours_npy and isinstance(n_chars, int) and "vocab" in header,
             )
         )
     entries.sort(key=lambda e: (e.last_used, e.key))

@@ -2,12 +2,13 @@
 
 The Python API (``lstmtui.load``, ``lstmtui.train``, ``lstmtui.Run``, ``lstmtui.profiles``; docs/api.md)
 is imported on first use, so ``import lstmtui`` and the command line start without torch.
+Type checkers read the names from ``__init__.pyi``.
 """
 
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 __version__ = "0.1.0"
 
@@ -37,34 +38,6 @@ __all__ = [
     "profiles",
     "train",
 ]
-
-if TYPE_CHECKING:
-    from lstmtui.api import (
-        CheckpointEvent,
-        ConfigError,
-        CorpusError,
-        EpochEvent,
-        EvalEvent,
-        Event,
-        FailedEvent,
-        FinishedEvent,
-        LstmtuiError,
-        Model,
-        PrepareEvent,
-        ProfileError,
-        ProfileSummary,
-        Run,
-        SampleEvent,
-        StateEvent,
-        StepEvent,
-        TrainingError,
-        TrainResult,
-        VocabularyError,
-        WarningEvent,
-        load,
-        profiles,
-        train,
-    )
 
 
 def __getattr__(name: str) -> Any:

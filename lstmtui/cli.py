@@ -19,6 +19,8 @@ SUBCOMMANDS = {
     "generate": "generate",
     "profiles": "profiles",
     "bench": "bench",
+    "cache": "cache",
+    "completion": "completion",
 }
 
 

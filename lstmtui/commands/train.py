@@ -10,8 +10,9 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from lstmtui.commands.common import (
     add_corpus_options,
@@ -19,9 +20,16 @@ from lstmtui.commands.common import (
     add_training_options,
     cleaning_from_args,
     config_from_args,
+    option_for,
     overrides_from_args,
 )
+from lstmtui.core.errors import LstmtuiError
+from lstmtui.core.events import Event, FailedEvent, FinishedEvent
+from lstmtui.core.runhost import RunHost, Subscription
 from lstmtui.core.units import format_duration
+
+if TYPE_CHECKING:
+    from lstmtui.core.training import TrainingSession
 
 PLAIN_EVERY_S = 5.0
 
@@ -33,11 +41,25 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="train a model without the TUI",
         description="Train a character-level LSTM on CORPUS and save it as a profile.",
     )
-    parser.add_argument("corpus", nargs="*", help="text file(s), a directory, or - for stdin (default with --profile: the profile's corpus)")
+    parser.add_argument(
+        "corpus",
+        nargs="*",
+        help="text file(s), a directory, or - for stdin (default with --profile: the profile's corpus)",
+    )
     parser.add_argument("--profile", help="profile to create or continue (default: a new one named after the corpus)")
-    parser.add_argument("--extend-vocab", action="store_true", help="when fine-tuning, grow the vocabulary with the new corpus's characters (default: refuse them)")
-    parser.add_argument("--log-jsonl", type=Path, metavar="FILE", help="write every event as one JSON object per line to FILE")
-    parser.add_argument("--plain", action="store_true", help="plain progress lines even on a terminal (default: rich display on a terminal)")
+    parser.add_argument(
+        "--extend-vocab",
+        action="store_true",
+        help="when fine-tuning, grow the vocabulary with the new corpus's characters (default: refuse them)",
+    )
+    parser.add_argument(
+        "--log-jsonl", type=Path, metavar="FILE", help="write every event as one JSON object per line to FILE"
+    )
+    parser.add_argument(
+        "--plain",
+        action="store_true",
+        help="plain progress lines even on a terminal (default: rich display on a terminal)",
+    )
     add_home_option(parser)
     add_corpus_options(parser)
     add_training_options(parser)
@@ -71,45 +93,63 @@ def run(args: argparse.Namespace) -> int:
         overrides=overrides_from_args(args),
     )
     log = args.log_jsonl.open("a", encoding="utf-8") if args.log_jsonl else None
-    rich_display = sys.stdout.isatty() and not args.plain
-    reporter = RichReporter(session) if rich_display else PlainReporter(sys.stdout)
-    session.subscribe(reporter)
     if log is not None:
+        # Written on the training thread, so the log holds every event even if the display falls behind.
         session.subscribe(JsonlWriter(log))
-    stop_signal, previous = _install_stop_handlers(session)
-    thread = session.start()
+    host = RunHost(session)
+    display = RichReporter() if sys.stdout.isatty() and not args.plain else PlainReporter(sys.stdout)
+    stop_signal, previous = _install_stop_handlers(host)
+    subscription = host.subscribe()
+    host.start()
     try:
-        while thread.is_alive():
-            thread.join(0.2)
+        _show_until_done(host, subscription, display)
+        host.join()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        reporter.close()
+        display.close()
         if log is not None:
             log.close()
-    result = session.result
-    if result is not None and result.kind == "failed":
-        print(f"lstmtui: error: {result.message}", file=sys.stderr)
-        return 2
-    if result is not None and getattr(result, "reason", "") == "diverged":
-        print(f"lstmtui: error: {result.message}", file=sys.stderr)
-        return 2
-    unsaved = _unsaved_work(store, name, session) if result is not None else ""
-    if unsaved:
-        print(f"lstmtui: error: {unsaved}", file=sys.stderr)
-        return 2
-    if stop_signal:
-        return 128 + stop_signal[0]
-    return 0
+    return _exit_status(host.result, args.parser, _unsaved_work(store, name, session), stop_signal)
 
 
-def _unsaved_work(store, name: str, session) -> str:
+def _show_until_done(host: RunHost, subscription: Subscription, display: Callable[[Event], None]) -> None:
+    """Show the run's events as they come until it ends; a display that fell too far behind catches up."""
+    while True:
+        event = subscription.get(timeout=0.2)
+        if event is not None:
+            display(event)
+        elif subscription.closed:
+            if not subscription.dropped:
+                return
+            subscription = host.subscribe()  # some lines are skipped; the display goes on from here
+
+
+def _exit_status(
+    result: FinishedEvent | FailedEvent | None,
+    parser: argparse.ArgumentParser | None,
+    unsaved: str,
+    stop_signal: list[int],
+) -> int:
+    """0, 2 with a one-line error (failed, diverged, or the last save failed), or 128+signal when stopped by one."""
+    message = ""
+    if isinstance(result, FailedEvent):
+        flag = option_for(parser, result.setting) if result.setting else None
+        message = f"{flag}: {result.message}" if flag else result.message
+    elif isinstance(result, FinishedEvent) and result.reason == "diverged":
+        message = result.message
+    message = message or unsaved
+    if message:
+        print(f"lstmtui: error: {message}", file=sys.stderr)
+        return 2
+    return 128 + stop_signal[0] if stop_signal else 0
+
+
+def _unsaved_work(store, name: str, session: TrainingSession) -> str:
     """Why the profile does not hold the last trained step (its final save failed), or ''."""
-    from lstmtui.core.errors import LstmtuiError
-
-    step = getattr(session, "step", None)
-    if step is None:
+    if not session.ready:
         return ""
+    step = session.step
     try:
         saved = store.load_meta(name)["progress"]["step"]
     except LstmtuiError:
@@ -120,18 +160,18 @@ def _unsaved_work(store, name: str, session) -> str:
     return f"the final save of profile {name} failed (see the warning above): {held}, training reached step {step}"
 
 
-def _install_stop_handlers(session) -> tuple[list[int], dict]:
+def _install_stop_handlers(host: RunHost) -> tuple[list[int], dict]:
     """Ctrl+C, SIGTERM and SIGHUP stop at a step boundary and save; a second Ctrl+C quits at once."""
     received: list[int] = []
 
-    def handler(signum, frame):  # noqa: ARG001 - signal handler signature
+    def handler(signum, frame):
         if received and signum == signal.SIGINT:
             # Quit at once, as a kill would: the profile keeps its last complete save. No interpreter
             # shutdown, which aborts ("terminate called...") while the training thread is inside torch.
             _say("lstmtui: interrupted; the profile keeps its last save", sys.stderr)
             os._exit(130)
         received.append(signum)
-        session.stop()  # first: printing can fail when the terminal is gone (SIGHUP)
+        host.stop()  # first: printing can fail when the terminal is gone (SIGHUP)
         _say(f"\nstopping at the next step and saving (signal {signal.Signals(signum).name})...", sys.stderr)
 
     previous = {}
@@ -212,53 +252,62 @@ class PlainReporter:
     def _print(self, text: str) -> None:
         _say(text, self.stream)
 
-    def __call__(self, event) -> None:
-        kind = event.kind
-        now = time.monotonic()
-        if kind == "step":
-            if now - self.last >= PLAIN_EVERY_S:
-                self.last = now
-                self._print(
-                    f"step {event.step}/{event.total_steps} epoch {event.epoch + 1} loss {event.loss:.4f} "
-                    f"lr {event.lr:.2e} {event.chars_per_s:,.0f} chars/s eta {_fmt_time(event.eta_s)}"
-                )
-        elif kind == "epoch":
-            self._print(
-                f"epoch {event.epoch} step {event.step}: train {_fmt_loss(event.train_loss)} val {_fmt_loss(event.val_loss)} nats "
-                f"({_fmt_loss(event.val_bpc)} bits/char) best {_fmt_loss(event.best_val_loss)} "
-                f"{event.chars_per_s:,.0f} chars/s elapsed {_fmt_time(event.elapsed_s)}"
-            )
-        elif kind == "eval":
-            self._print(f"step {event.step}: val {_fmt_loss(event.val_loss)} nats ({_fmt_loss(event.val_bpc)} bits/char)")
-        elif kind == "sample":
-            self._print(f"--- sample (step {event.step}, temperature {event.temperature}{_copied(event)}) ---\n{event.text}\n---")
-        elif kind == "checkpoint":
-            if event.reason not in ("best", "periodic"):
-                self._print(f"saved profile {event.profile} ({event.reason}) in {event.seconds:.2f}s")
-        elif kind == "warning":
-            self._print(f"warning: {event.message}")
-        elif kind == "state" and event.state in ("preparing", "training") and event.detail == "":
-            if event.state == "preparing":
-                self._print("preparing corpus...")
-        elif kind == "finished":
-            self._print(
-                f"finished ({event.reason}) at step {event.step}, epoch {event.epoch}: best val {_fmt_loss(event.best_val_loss)} nats "
-                f"({_fmt_loss(event.best_val_bpc)} bits/char) in {_fmt_time(event.elapsed_s)}"
-                + (f" - {event.message}" if event.message else "")
-            )
+    def __call__(self, event: Event) -> None:
+        if event.kind == "step":
+            now = time.monotonic()
+            if now - self.last < PLAIN_EVERY_S:
+                return
+            self.last = now
+        line = _plain_line(event)
+        if line is not None:
+            self._print(line)
 
     def close(self) -> None:
         """Nothing to release."""
 
 
+def _plain_line(event) -> str | None:
+    """The plain progress line for an event, or None for events the plain display leaves out."""
+    kind = event.kind
+    if kind == "step":
+        return (
+            f"step {event.step}/{event.total_steps} epoch {event.epoch + 1} loss {event.loss:.4f} "
+            f"lr {event.lr:.2e} {event.chars_per_s:,.0f} chars/s eta {_fmt_time(event.eta_s)}"
+        )
+    if kind == "epoch":
+        return (
+            f"epoch {event.epoch} step {event.step}: train {_fmt_loss(event.train_loss)} "
+            f"val {_fmt_loss(event.val_loss)} nats ({_fmt_loss(event.val_bpc)} bits/char) "
+            f"best {_fmt_loss(event.best_val_loss)} {event.chars_per_s:,.0f} chars/s "
+            f"elapsed {_fmt_time(event.elapsed_s)}"
+        )
+    if kind == "eval":
+        return f"step {event.step}: val {_fmt_loss(event.val_loss)} nats ({_fmt_loss(event.val_bpc)} bits/char)"
+    if kind == "sample":
+        title = f"sample (step {event.step}, temperature {event.temperature}{_copied(event)})"
+        return f"--- {title} ---\n{event.text}\n---"
+    if kind == "checkpoint" and event.reason not in ("best", "periodic"):
+        return f"saved profile {event.profile} ({event.reason}) in {event.seconds:.2f}s"
+    if kind == "warning":
+        return f"warning: {event.message}"
+    if kind == "state" and event.state == "preparing" and event.detail == "":
+        return "preparing corpus..."
+    if kind == "finished":
+        return (
+            f"finished ({event.reason}) at step {event.step}, epoch {event.epoch}: "
+            f"best val {_fmt_loss(event.best_val_loss)} nats ({_fmt_loss(event.best_val_bpc)} bits/char) "
+            f"in {_fmt_time(event.elapsed_s)}" + (f" - {event.message}" if event.message else "")
+        )
+    return None
+
+
 class RichReporter:
     """A live rich progress bar with loss, validation and throughput; samples printed above it."""
 
-    def __init__(self, session) -> None:
+    def __init__(self) -> None:
         from rich.console import Console
-        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+        from rich.progress import BarColumn, Progress, TextColumn
 
-        self.session = session
         self.console = Console()
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),
@@ -309,14 +358,21 @@ class RichReporter:
             from rich.panel import Panel
             from rich.text import Text
 
-            p.console.print(Panel(Text(event.text), title=f"sample · step {event.step} · T={event.temperature}{_copied(event, ' · ')}", expand=False))
+            p.console.print(
+                Panel(
+                    Text(event.text),
+                    title=f"sample · step {event.step} · T={event.temperature}{_copied(event, ' · ')}",
+                    expand=False,
+                )
+            )
         elif kind == "warning":
             p.console.print(f"[yellow]warning:[/] {event.message}")
         elif kind == "checkpoint" and event.reason not in ("best", "periodic"):
             p.console.print(f"[green]saved[/] profile {event.profile} ({event.reason})")
         elif kind == "finished":
             p.console.print(
-                f"[bold green]finished[/] ({event.reason}) at step {event.step}: best val {_fmt_loss(event.best_val_loss)} nats "
+                f"[bold green]finished[/] ({event.reason}) at step {event.step}: "
+                f"best val {_fmt_loss(event.best_val_loss)} nats "
                 f"({_fmt_loss(event.best_val_bpc)} bits/char) in {_fmt_time(event.elapsed_s)}"
                 + (f" - {event.message}" if event.message else "")
             )

@@ -134,10 +134,12 @@ class Subscription:
             self._cond.notify()
         return True
 
-    def end(self) -> None:
-        """No more events will come (the run ended or the client unsubscribed)."""
+    def end(self, discard: bool = False) -> None:
+        """No more events will come (the run ended; with ``discard``, the client unsubscribed)."""
         with self._cond:
             self._ended = True
+            if discard:
+                self._items.clear()
             self._cond.notify_all()
 
     def get(self, timeout: float | None = None) -> Event | None:
@@ -246,7 +248,7 @@ class RunHost:
         """Stop delivering events to ``sub``; the run goes on."""
         with self._lock:
             self._subscribers = tuple(s for s in self._subscribers if s is not sub)
-        sub.end()
+        sub.end(discard=True)
 
     def _on_event(self, event: Event) -> None:
         """The session's listener, on the training thread: remember, then hand to every subscriber."""

@@ -194,7 +194,7 @@ class TrainingSession:
                 self._set_state("training")
                 result: FinishedEvent | FailedEvent = self._train()
             except LstmtuiError as exc:
-                result = self._fail(str(exc), exc.field if isinstance(exc, ConfigError) else None)
+                result = self._fail(str(exc), exc.field)
             except Exception as exc:  # any engine failure becomes an event, never a dead thread
                 result = self._fail(f"{type(exc).__name__}: {exc}")
         self.result = result

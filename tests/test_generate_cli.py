@@ -26,10 +26,11 @@ def trained(tmp_path_factory) -> tuple[Path, Path]:
     corpus.write_text(LINE * 600)
     home = root / "home"
     env = {**os.environ, "LSTMTUI_HOME": str(home), "LSTMTUI_CACHE": str(root / "cache")}
-    cmd = [sys.executable, "-m", "lstmtui", "train", str(corpus), "--profile", "fox", "--home", str(home),
-           "--hidden", "48", "--layers", "1", "--seq-len", "48", "--batch", "16", "--max-steps", "250",
-           "--lr", "0.01", "--warmup-steps", "10", "--eval-every", "0", "--sample-every", "0", "--plain",
-           "--dropout", "0", "--seed", "1", "--threads", "1"]
+    options = (
+        "--hidden 48 --layers 1 --seq-len 48 --batch 16 --max-steps 250 --lr 0.01 --warmup-steps 10 "
+        "--eval-every 0 --sample-every 0 --plain --dropout 0 --seed 1 --threads 1"
+    ).split()
+    cmd = [sys.executable, "-m", "lstmtui", "train", str(corpus), "--profile", "fox", "--home", str(home), *options]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr
     return home, corpus
@@ -43,8 +44,10 @@ def test_streams_to_a_pipe_and_ends_cleanly_when_it_closes(trained):
     home, _ = trained
     env = {**os.environ, "LSTMTUI_HOME": str(home)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "lstmtui", *gen(home, "--length", "10000000", "--temperature", "1", "--no-memorisation")],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+        [sys.executable, "-m", "lstmtui", *gen(home, *"--length 10000000 --temperature 1 --no-memorisation".split())],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
     )
     try:
         head = proc.stdout.read(64)  # arrives while the 10-million-character sample is still going
@@ -95,8 +98,8 @@ def test_memorisation_unavailable_without_the_corpus(trained, capsys, tmp_path):
 def test_json_count_output_file_and_stops(trained, capsys, tmp_path):
     home, _ = trained
     out = tmp_path / "samples.jsonl"
-    args = gen(home, "--json", "--count", "3", "--length", "300", "--temperature", "0.5", "--top-k", "3",
-               "--top-p", "0.9", "--stop", r"\n", "--seed", "1", "--output", str(out), "--no-memorisation")
+    options = "--json --count 3 --length 300 --temperature 0.5 --top-k 3 --top-p 0.9 --seed 1 --no-memorisation"
+    args = gen(home, *options.split(), "--stop", r"\n", "--output", str(out))
     assert main(args) == 0
     lines = capsys.readouterr().out.splitlines()
     assert out.read_text().splitlines() == lines
@@ -131,11 +134,24 @@ def test_prime_file_long_and_unknown_characters(trained, capsys, tmp_path):
     assert main(gen(home, "--prime", "the Zébra", "--length", "10", "--drop-unknown")) == 0
 
 
-@pytest.mark.parametrize("bad", [
-    ["--temperature", "-0.5"], ["--top-p", "0"], ["--top-p", "1.01"], ["--length", "0"], ["--length", "-4"],
-    ["--count", "0"], ["--top-k", "-1"], ["--beam", "-2"], ["--repetition-penalty", "0.5"],
-    ["--compare", "0.5,warm"], ["--prime-file", "/no/such/prime.txt"], ["--seed", "-1"], ["--threads", "-1"],
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        ["--temperature", "-0.5"],
+        ["--top-p", "0"],
+        ["--top-p", "1.01"],
+        ["--length", "0"],
+        ["--length", "-4"],
+        ["--count", "0"],
+        ["--top-k", "-1"],
+        ["--beam", "-2"],
+        ["--repetition-penalty", "0.5"],
+        ["--compare", "0.5,warm"],
+        ["--prime-file", "/no/such/prime.txt"],
+        ["--seed", "-1"],
+        ["--threads", "-1"],
+    ],
+)
 def test_bad_options_give_one_line_and_exit_2(trained, capsys, bad):
     home, _ = trained
     assert main(gen(home, *bad)) == 2
@@ -149,8 +165,19 @@ def test_missing_profile(capsys, tmp_path):
 
 
 def test_profile_defaults_then_typed_options():
-    ns = argparse.Namespace(profile="p", length=None, temperature=None, top_k=5, top_p=None, beam=None,
-                            repetition_penalty=None, no_repeat_ngram=None, stop=[r"\n\n"], stop_chars="", seed=3)
+    ns = argparse.Namespace(
+        profile="p",
+        length=None,
+        temperature=None,
+        top_k=5,
+        top_p=None,
+        beam=None,
+        repetition_penalty=None,
+        no_repeat_ngram=None,
+        stop=[r"\n\n"],
+        stop_chars="",
+        seed=3,
+    )
     cfg = sampling_config(ns, {"temperature": 0.3, "top_k": 2, "length": 77, "unknown_key": 1})
     assert (cfg.temperature, cfg.top_k, cfg.length, cfg.stop, cfg.seed) == (0.3, 5, 77, ("\n\n",), 3)
     assert unescape(r"a\tb\\n") == "a\tb\\n"

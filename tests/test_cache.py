@@ -174,38 +174,38 @@ def test_without_a_notice_callback_warnings_arrive_as_a_progress_stage(tmp_path,
     assert len(warnings) == 1 and warnings[0][1:] == (0, 0)
 
 
-def damage_truncate(npy: Path, meta: Path) -> None:
+def damage_truncate(npy: Path, header: Path) -> None:
     with open(npy, "r+b") as f:
         f.truncate(npy.stat().st_size - 10)
 
 
-def damage_garbage_npy(npy: Path, meta: Path) -> None:
+def damage_garbage_npy(npy: Path, header: Path) -> None:
     npy.write_bytes(b"garbage")
 
 
-def damage_appended(npy: Path, meta: Path) -> None:
+def damage_appended(npy: Path, header: Path) -> None:
     with open(npy, "ab") as f:
         f.write(b"\x00" * 16)
 
 
-def damage_ids(npy: Path, meta: Path) -> None:
+def damage_ids(npy: Path, header: Path) -> None:
     with open(npy, "r+b") as f:
         f.seek(-5, os.SEEK_END)
         f.write(b"\xff" * 5)  # ids beyond the vocabulary
 
 
-def damage_meta(npy: Path, meta: Path) -> None:
-    meta.write_text('{"format": 1, "n_chars": ')
+def damage_header(npy: Path, header: Path) -> None:
+    header.write_text('{"format": 1, "n_chars": ')
 
 
-def damage_missing_data(npy: Path, meta: Path) -> None:
+def damage_missing_data(npy: Path, header: Path) -> None:
     npy.unlink()
 
 
-def damage_stale_meta(npy: Path, meta: Path) -> None:
-    data = json.loads(meta.read_text())
-    data["n_chars"] += 7  # metadata of another version of the entry
-    meta.write_text(json.dumps(data))
+def damage_stale_header(npy: Path, header: Path) -> None:
+    data = json.loads(header.read_text())
+    data["n_chars"] += 7  # the header of another version of the entry
+    header.write_text(json.dumps(data))
 
 
 @pytest.mark.parametrize(
@@ -215,9 +215,9 @@ def damage_stale_meta(npy: Path, meta: Path) -> None:
         damage_garbage_npy,
         damage_appended,
         damage_ids,
-        damage_meta,
+        damage_header,
         damage_missing_data,
-        damage_stale_meta,
+        damage_stale_header,
     ],
 )
 def test_damaged_entry_is_removed_and_the_corpus_read_again(tmp_path, root, damage):

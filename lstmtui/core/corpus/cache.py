@@ -204,7 +204,7 @@ def encode_to_cache(
         if written != n_chars:  # a file changed between the passes
             raise CorpusError(f"{names(sources)} changed while being read; try again")
         writer.finish()
-        meta = {
+        header = {
             "format": CACHE_FORMAT,
             "n_chars": n_chars,
             "vocab": vocab.to_list(),
@@ -212,7 +212,7 @@ def encode_to_cache(
             "paths": [str(s.path) for s in sources],
             "size_bytes": sum(s.size for s in sources),
         }
-        _atomic_write_bytes(cdir / f"{key}.json", json.dumps(meta, ensure_ascii=True).encode())
+        _atomic_write_bytes(cdir / f"{key}.json", json.dumps(header, ensure_ascii=True).encode())
     except OSError as e:
         writer.abort()
         with contextlib.suppress(OSError):

@@ -26,9 +26,11 @@ class JsonObject:
         self.data: dict[str, Any] = data
 
     def fail(self, problem: str) -> NoReturn:
+        """Raise ProfileError '<label>: <problem>'."""
         raise ProfileError(f"{self.label}: {problem}")
 
     def path(self, key: str) -> str:
+        """How messages name a key: 'key' at the top, part.key below."""
         return f"{self.where}.{key}" if self.where else f"'{key}'"
 
     def part(self, key: str) -> JsonObject:
@@ -47,6 +49,7 @@ class JsonObject:
         return _MISSING if value is None else value
 
     def whole(self, key: str, default: Any, low: int = 0, high: int = MAX_COUNT) -> Any:
+        """A whole number in [low, high] (not a bool)."""
         value = self._present(key, default)
         if value is _MISSING:
             return default
@@ -80,6 +83,7 @@ class JsonObject:
         return number
 
     def flag(self, key: str, default: bool) -> bool:
+        """true or false."""
         value = self._present(key, default)
         if value is _MISSING:
             return default
@@ -88,6 +92,7 @@ class JsonObject:
         return value
 
     def text(self, key: str, default: Any, limit: int = MAX_TEXT) -> Any:
+        """A string of at most limit characters."""
         value = self._present(key, default)
         if value is _MISSING:
             return default
@@ -98,6 +103,7 @@ class JsonObject:
         return value
 
     def texts(self, key: str, pattern: re.Pattern[str] | None = None) -> tuple[str, ...]:
+        """A list of strings (each matching pattern, if given)."""
         value = self._present(key, ())
         value = [] if value is _MISSING else value
         if not isinstance(value, list) or not all(isinstance(s, str) and len(s) <= MAX_TEXT for s in value):
@@ -147,6 +153,7 @@ def is_words(value: Any, count: int) -> bool:
 
 
 def is_unit(value: Any) -> bool:
+    """A number in [0, 1)."""
     number = as_float(value)
     return number is not None and 0.0 <= number < 1.0
 

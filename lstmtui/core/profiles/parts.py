@@ -156,6 +156,7 @@ class Versions:
 
 
 def read_progress(p: JsonObject) -> Progress:
+    """Progress from meta.json's "progress" object (absent counters read as 0)."""
     return Progress(
         epoch=p.whole("epoch", 0),
         epoch_step=p.whole("epoch_step", 0),
@@ -176,6 +177,7 @@ def read_progress(p: JsonObject) -> Progress:
 
 
 def read_corpus(c: JsonObject) -> CorpusProvenance:
+    """CorpusProvenance from meta.json's "corpus" object."""
     cleaning = None
     if c.data.get("cleaning") is not None:
         cleaning = _cleaning(c.part("cleaning"))
@@ -212,6 +214,7 @@ def _cleaning(c: JsonObject) -> CleaningRecord:
 
 
 def read_sampling(s: JsonObject) -> SamplingDefaults:
+    """SamplingDefaults from meta.json's "sampling" object, each within what `generate` accepts."""
     return SamplingDefaults(
         temperature=s.number("temperature", 0.8, high=100.0),
         top_k=s.whole("top_k", 0, high=1 << 20),
@@ -225,6 +228,7 @@ def read_sampling(s: JsonObject) -> SamplingDefaults:
 
 
 def read_history(h: JsonObject) -> History:
+    """History from meta.json's "history" object (a val point without bits per character gets them from its loss)."""
     train = tuple(TrainPoint(*p) for p in _points(h, "train", 2, 3))
     val = []
     for p in _points(h, "val", 2, 4):
@@ -264,6 +268,7 @@ def _events(h: JsonObject) -> tuple[HistoryEvent, ...]:
 
 
 def read_rng(r: JsonObject) -> RngState:
+    """RngState from meta.json's "rng" object: only states of the shapes Python and numpy save."""
     python = r.data.get("python")
     if python is not None and not (
         isinstance(python, list)
@@ -297,6 +302,7 @@ def read_rng(r: JsonObject) -> RngState:
 
 
 def progress_json(p: Progress) -> dict[str, Any]:
+    """Progress as meta.json holds it (an unknown best as null, other unknowns left out)."""
     out = asdict(p)
     best_known = p.best_val_loss is not None
     out = {k: v for k, v in out.items() if v is not None or k.startswith("best_val")}
@@ -306,6 +312,7 @@ def progress_json(p: Progress) -> dict[str, Any]:
 
 
 def rng_json(r: RngState) -> dict[str, Any]:
+    """RngState as meta.json holds it."""
     out: dict[str, Any] = {}
     if r.python is not None:
         out["python"] = [r.python[0], list(r.python[1]), r.python[2]]
@@ -315,6 +322,7 @@ def rng_json(r: RngState) -> dict[str, Any]:
 
 
 def history_json(h: History) -> dict[str, Any]:
+    """History as meta.json holds it: points as lists, events only when there are some."""
     out: dict[str, Any] = {
         "train": [[p.step, p.loss] + ([] if p.elapsed_s is None else [p.elapsed_s]) for p in h.train],
         "val": [[p.step, p.loss, p.bpc] + ([] if p.elapsed_s is None else [p.elapsed_s]) for p in h.val],
@@ -328,6 +336,7 @@ def history_json(h: History) -> dict[str, Any]:
 
 
 def corpus_json(c: CorpusProvenance) -> dict[str, Any]:
+    """CorpusProvenance as meta.json holds it."""
     out = {f.name: getattr(c, f.name) for f in fields(c)}
     for key in ("paths", "file_sha256", "skipped"):
         out[key] = list(out[key])
@@ -339,4 +348,5 @@ def corpus_json(c: CorpusProvenance) -> dict[str, Any]:
 
 
 def without_none(data: dict[str, Any]) -> dict[str, Any]:
+    """The dict without its None values (absent values are left out of meta.json)."""
     return {k: v for k, v in data.items() if v is not None}

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from lstmtui.api._summary import Home, ProfileSummary, summary_of
+from lstmtui.api._summary import ProfileSummary, summary_of
 from lstmtui.core.errors import ConfigError, VocabularyError
 
 if TYPE_CHECKING:
@@ -20,7 +21,9 @@ if TYPE_CHECKING:
 WHICH = ("best", "latest")
 
 
-def load(name: str, *, home: Home = None, which: str = "best", device: str = "cpu", threads: int = 0) -> Model:
+def load(
+    name: str, *, home: str | os.PathLike[str] | None = None, which: str = "best", device: str = "cpu", threads: int = 0
+) -> Model:
     """Load a saved profile's model (its ``best`` or ``latest`` weights) for generation."""
     from lstmtui.core.checkpoint import load_model
     from lstmtui.core.device import pick_device, set_threads

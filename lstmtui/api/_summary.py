@@ -47,7 +47,7 @@ class TrainResult:
     elapsed_s: float
 
 
-def profiles(home: Home = None) -> list[ProfileSummary]:
+def profiles(home: str | os.PathLike[str] | None = None) -> list[ProfileSummary]:
     """Every saved profile under ``home``, sorted by name (unreadable ones carry ``error``)."""
     from lstmtui.core.profiles import ProfileStore
 

@@ -39,7 +39,12 @@ class Run:
     """One training run in a background thread: iterate its events, steer it, wait for its result."""
 
     def __init__(
-        self, corpus: Corpus = None, profile: str | None = None, *, home: Home = None, **settings: Any
+        self,
+        corpus: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
+        profile: str | None = None,
+        *,
+        home: str | os.PathLike[str] | None = None,
+        **settings: Any,
     ) -> None:
         self._session, self._profile = _session(corpus, profile, home, settings)
         self._host: RunHost | None = None
@@ -148,10 +153,10 @@ class Run:
 
 
 def train(
-    corpus: Corpus = None,
+    corpus: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
     profile: str | None = None,
     *,
-    home: Home = None,
+    home: str | os.PathLike[str] | None = None,
     on_event: Callable[[Event], object] | None = None,
     **settings: Any,
 ) -> TrainResult:

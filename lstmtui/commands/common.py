@@ -54,7 +54,12 @@ def add_home_option(parser: argparse.ArgumentParser) -> None:
 def add_corpus_options(parser: argparse.ArgumentParser) -> None:
     """Options for reading and cleaning the corpus."""
     g = parser.add_argument_group("corpus")
-    g.add_argument("--encoding", default="utf-8", help="text encoding of the corpus (default: utf-8)")
+    g.add_argument(
+        "--encoding",
+        default="utf-8",
+        help="text encoding of the corpus (a Python codec name such as latin-1 or utf-16), or auto to detect it "
+        "from the first 1 MB of each file (default: utf-8)",
+    )
     g.add_argument("--no-nfc", action="store_true", help="skip Unicode NFC normalisation (default: normalise)")
     g.add_argument("--lowercase", action="store_true", help="lowercase the corpus (default: off)")
     g.add_argument(

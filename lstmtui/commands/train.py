@@ -290,6 +290,8 @@ def _plain_line(event) -> str | None:
         return f"saved profile {event.profile} ({event.reason}) in {event.seconds:.2f}s"
     if kind == "warning":
         return f"warning: {event.message}"
+    if kind == "prepare":
+        return _corpus_notice(event)
     if kind == "state" and event.state == "preparing" and event.detail == "":
         return "preparing corpus..."
     if kind == "finished":
@@ -299,6 +301,13 @@ def _plain_line(event) -> str | None:
             f"in {_fmt_time(event.elapsed_s)}" + (f" - {event.message}" if event.message else "")
         )
     return None
+
+
+def _corpus_notice(event) -> str | None:
+    """A note or warning from reading the corpus (what --encoding auto chose, a cache that failed), or None."""
+    from lstmtui.core.corpus.load import NOTICE_PREFIXES  # numpy: not at start-up
+
+    return event.stage if event.stage.startswith(NOTICE_PREFIXES) else None
 
 
 class RichReporter:
@@ -333,7 +342,9 @@ class RichReporter:
     def _show(self, event) -> None:
         kind = event.kind
         p = self.progress
-        if kind == "prepare":
+        if kind == "prepare" and _corpus_notice(event):
+            p.console.print(event.stage, markup=False, highlight=False)
+        elif kind == "prepare":
             p.update(self.task, description=f"{event.stage}", completed=event.done, total=event.total or None)
         elif kind == "step":
             p.update(

@@ -18,6 +18,8 @@ EPILOG = """headless commands:
   lstmtui generate --profile NAME   stream text from a trained profile
   lstmtui profiles ...        list, show, rm, rename, export, import profiles
   lstmtui bench               measure speed and time-to-quality on this machine
+  lstmtui cache ...           list, clear or bound the corpus cache
+  lstmtui completion SHELL    print a bash, zsh or fish completion script
 run `lstmtui COMMAND --help` for each one's options."""
 
 

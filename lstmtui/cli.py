@@ -21,6 +21,8 @@ SUBCOMMANDS = {
     "bench": "bench",
     "cache": "cache",
     "completion": "completion",
+    "ps": "ps",
+    "stop": "stop",
 }
 
 

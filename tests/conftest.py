@@ -16,6 +16,7 @@ def lstmtui_home(tmp_path_factory, monkeypatch) -> Path:
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("LSTMTUI_HOME", str(home))
     monkeypatch.setenv("LSTMTUI_CACHE", str(home / "cache"))
+    monkeypatch.setenv("LSTMTUI_RUNS", str(tmp_path_factory.mktemp("runs")))  # run sockets and records
     return home
 
 

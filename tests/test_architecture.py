@@ -12,8 +12,9 @@ ROOT = Path(__file__).resolve().parent.parent / "lstmtui"
 
 # package -> what it never imports, not even inside a function (pyproject.toml's import-linter contracts)
 FORBIDDEN = {
-    "core": ("textual", "lstmtui.tui", "lstmtui.commands", "lstmtui.cli", "lstmtui.bench"),
+    "core": ("textual", "lstmtui.tui", "lstmtui.commands", "lstmtui.cli", "lstmtui.bench", "lstmtui.service"),
     "tui": ("lstmtui.commands", "lstmtui.cli", "lstmtui.bench"),
+    "service": ("textual", "lstmtui.tui", "lstmtui.commands", "lstmtui.cli", "lstmtui.bench"),
 }
 
 

@@ -151,7 +151,7 @@ def test_full_disk_while_writing_loads_uncached_with_a_warning(tmp_path, root, m
     assert entry_files(root) == [] and not list((root / "corpora").glob("*.tmp"))
 
 
-def test_full_disk_while_writing_the_metadata_leaves_no_half_entry(tmp_path, root, monkeypatch):
+def test_full_disk_while_writing_the_header_leaves_no_half_entry(tmp_path, root, monkeypatch):
     real = corpus_cache._atomic_write_bytes
 
     def no_room_for_entries(path: Path, data: bytes) -> None:
@@ -371,3 +371,17 @@ def test_cache_command_refuses_a_linked_cache_directory_in_one_line(tmp_path, ca
     assert main(["cache", "clear"]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"lstmtui: error: cannot use the cache directory {root}") and err.count("\n") == 1
+
+
+def test_a_fifo_in_place_of_an_entry_never_blocks_a_run(tmp_path, root):
+    path = corpus_file(tmp_path, "a.txt")
+    load(path, root)
+    key = only_key(root)
+    for name in (f"{key}.npy", f"{key}.json", "hashes.json"):
+        (root / "corpora" / name).unlink()
+        os.mkfifo(root / "corpora" / name)
+        notes: list[str] = []
+        assert load(path, root, notes).text() == TEXT  # a blocking open would hang here
+        assert all(n.startswith("warning: ") for n in notes)
+        (root / "corpora" / name).unlink()
+        load(path, root)

@@ -19,6 +19,7 @@ import errno
 import hashlib
 import json
 import os
+import stat
 import time
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator
@@ -28,7 +29,7 @@ from typing import IO
 
 import numpy as np
 
-from lstmtui.core.corpus.cache_entries import STALE_TMP_S
+from lstmtui.core.corpus.cache_entries import MAX_HEADER_BYTES, STALE_TMP_S, read_regular_file
 from lstmtui.core.corpus.cleaning import BYTE_PIECES, CleaningOptions, Piece
 from lstmtui.core.corpus.sources import Source, names
 from lstmtui.core.corpus.vocab import Vocab
@@ -92,7 +93,7 @@ class HashIndex:
     def __init__(self, directory: Path):
         self.path = directory / "hashes.json"
         try:
-            self.data = json.loads(self.path.read_text("utf-8"))
+            self.data = json.loads(read_regular_file(self.path, MAX_HEADER_BYTES))
             if not isinstance(self.data, dict):
                 self.data = {}
         except (OSError, ValueError):
@@ -127,21 +128,23 @@ class CacheUnwritable(Exception):
 
 
 def load_cached(directory: Path, key: str) -> tuple[np.ndarray, Vocab, dict] | None:
-    """The entry ``key`` (ids memory-mapped, vocabulary, metadata), or None when there is none.
+    """The entry ``key`` (ids memory-mapped, vocabulary, header), or None when there is none.
 
     CacheDamaged when the entry is there but cannot be used (truncated, corrupt, inconsistent).
     """
-    meta_path, data_path = directory / f"{key}.json", directory / f"{key}.npy"
+    header_path, data_path = directory / f"{key}.json", directory / f"{key}.npy"
     try:
-        raw = meta_path.read_bytes()
+        raw = read_regular_file(header_path, MAX_HEADER_BYTES)
     except FileNotFoundError:
         return None
     except OSError as e:
-        raise CacheDamaged(f"its metadata cannot be read ({e.strerror or e})") from None
+        raise CacheDamaged(f"its header cannot be read ({e.strerror or e})") from None
     try:
         entry = json.loads(raw)
         vocab = Vocab.from_list(entry["vocab"])
         n_chars = entry["n_chars"]
+        if not stat.S_ISREG(data_path.stat().st_mode):  # a FIFO would block the load
+            raise CacheDamaged("its data is not a regular file")
         data = np.load(data_path, mmap_mode="r", allow_pickle=False)
     except FileNotFoundError:
         raise CacheDamaged("its data file is missing") from None
@@ -156,9 +159,9 @@ class CacheDamaged(Exception):
 
 
 def _check_entry(data: np.ndarray, data_path: Path, vocab: Vocab, n_chars: object) -> None:
-    """Cheap checks that the mapped ids are what the metadata promises: shape, type, file size, a sample of ids."""
+    """Cheap checks that the mapped ids are what the header promises: shape, type, file size, a sample of ids."""
     if data.ndim != 1 or data.shape[0] != n_chars or data.dtype != vocab.dtype:
-        raise CacheDamaged(f"its data does not match its metadata ({data.shape} {data.dtype}, {n_chars} characters)")
+        raise CacheDamaged(f"its data does not match its header ({data.shape} {data.dtype}, {n_chars} characters)")
     try:
         size = data_path.stat().st_size
     except OSError as e:
@@ -216,7 +219,7 @@ def encode_to_cache(
     except OSError as e:
         writer.abort()
         with contextlib.suppress(OSError):
-            (cdir / f"{key}.npy").unlink(missing_ok=True)  # written, but without its metadata
+            (cdir / f"{key}.npy").unlink(missing_ok=True)  # written, but without its header
         raise CacheUnwritable(_os_reason(e)) from None
     except BaseException:
         writer.abort()

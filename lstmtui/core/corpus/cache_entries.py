@@ -1,7 +1,7 @@
 """The corpus cache's entries: listing them, the size bound, least-recently-used eviction, clearing.
 
-An entry is ``<key>.npy`` (the ids) and ``<key>.json`` (its metadata) in ``<cache dir>/corpora``;
-its last use is the metadata file's modification time, which a cache hit renews. The bound is
+An entry is ``<key>.npy`` (the ids) and ``<key>.json`` (its header) in ``<cache dir>/corpora``;
+its last use is the header file's modification time, which a cache hit renews. The bound is
 ``$LSTMTUI_CACHE_MAX`` if set, else the limit saved in ``<cache dir>/settings.json`` (``lstmtui
 cache limit``), else ``DEFAULT_LIMIT``; ``0`` turns the cache off. After a new entry is written the
 least recently used others are removed until the total fits; the new entry is kept even when it
@@ -16,6 +16,7 @@ symbolic link, a FIFO or another program's file in the cache directory is never 
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -33,7 +34,7 @@ CORPORA_DIR = "corpora"
 INDEX_FILE = "hashes.json"
 STALE_TMP_S = 24 * 3600
 NPY_MAGIC = b"\x93NUMPY"
-_MAX_META_BYTES = 64 << 20  # a vocabulary of every Unicode character is about 10 MB of JSON
+MAX_HEADER_BYTES = 64 << 20  # a vocabulary of every Unicode character is about 10 MB of JSON
 _ENTRY_RE = re.compile(r"([0-9a-f]{64})\.(npy|json)")
 _TMP_RE = re.compile(r"\.(?:[0-9a-f]{64}\.(?:npy|json)|hashes\.json|spool)\.[0-9a-f.]+\.tmp")
 _SIZE_RE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*([kmgt]?)i?b?", re.IGNORECASE)
@@ -49,14 +50,14 @@ _DIR_FD = (
 
 @dataclass(frozen=True)
 class CacheEntry:
-    """One cached corpus: its key, bytes on disk, last use, and what the metadata says about it."""
+    """One cached corpus: its key, bytes on disk, last use, and what the header says about it."""
 
     key: str
     size: int
     last_used: float
     n_chars: int | None = None
     paths: tuple[str, ...] = ()
-    complete: bool = True  # both files there and the metadata readable
+    complete: bool = True  # both files there and the header readable
 
 
 @dataclass(frozen=True)
@@ -119,15 +120,19 @@ def save_cache_limit(root: Path, max_bytes: int | None) -> None:
 
 def _read_settings(root: Path) -> dict:
     try:
-        fd = os.open(root / SETTINGS_FILE, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))  # a FIFO never blocks
-    except OSError:
+        value = json.loads(read_regular_file(root / SETTINGS_FILE, 1 << 16))
+    except (OSError, ValueError):
         return {}
-    data = _read_regular(fd, 1 << 16)
-    try:
-        value = json.loads(data) if data is not None else None
-    except ValueError:
-        value = None
     return value if isinstance(value, dict) else {}
+
+
+def read_regular_file(path: Path, limit: int) -> bytes:
+    """A regular file's bytes; OSError if it is missing, not a regular file (never blocking on a FIFO) or too large."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    data = _read_regular(fd, limit)
+    if data is None:
+        raise OSError(errno.EINVAL, f"not a regular file of at most {limit} bytes", str(path))
+    return data
 
 
 def _read_regular(fd: int, limit: int) -> bytes | None:
@@ -183,7 +188,7 @@ def remove_entry(corpora: Path, key: str) -> None:
 
 
 def touch_entry(corpora: Path, key: str) -> None:
-    """Mark an entry used now (its metadata file's modification time); errors are ignored."""
+    """Mark an entry used now (its header file's modification time); errors are ignored."""
     try:
         os.utime(corpora / f"{key}.json", follow_symlinks=False)
     except (OSError, NotImplementedError):
@@ -258,7 +263,7 @@ def _entries(d: _Dir) -> list[CacheEntry]:
 
 
 def _remove_entry(d: _Dir, key: str) -> bool:
-    """Unlink an entry's files that the cache wrote (metadata first, so no reader finds half an entry)."""
+    """Unlink an entry's files that the cache wrote (header first, so no reader finds half an entry)."""
     removed = False
     json_name, npy_name = f"{key}.json", f"{key}.npy"
     if d.is_regular(json_name) and isinstance(d.read_json(json_name), dict):
@@ -324,7 +329,7 @@ class _Dir:
 
     def read_json(self, name: str) -> object:
         """A regular file's JSON value, or None when it is not one."""
-        data = self.read(name, _MAX_META_BYTES)
+        data = self.read(name, MAX_HEADER_BYTES)
         if data is None:
             return None
         try:

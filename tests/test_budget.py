@@ -39,7 +39,9 @@ def test_epochs_leave_the_budget_to_end_training():
 
 def test_fields_the_user_set_are_kept():
     base = TrainConfig(hidden=96, layers=3, epochs=2, dropout=0.3)
-    cfg = budget.plan(base, 1_000_000, 600, vocab_size=65, fixed={"hidden", "layers", "epochs", "dropout"}, measure=fake_speed)
+    cfg = budget.plan(
+        base, 1_000_000, 600, vocab_size=65, fixed={"hidden", "layers", "epochs", "dropout"}, measure=fake_speed
+    )
     assert (cfg.hidden, cfg.layers, cfg.epochs, cfg.dropout) == (96, 3, 2, 0.3)
 
 
@@ -87,8 +89,9 @@ def test_a_long_budget_on_a_small_corpus_gets_dropout():
 def test_mid_epoch_checks_of_a_budgeted_run_read_a_slice_unless_typed():
     cfg = budget.plan(TrainConfig(), 1_000_000, 600, vocab_size=65, measure=fake_speed)
     assert cfg.eval_max_chars == budget.BUDGET_EVAL_CHARS < TrainConfig().eval_max_chars
-    typed = budget.plan(TrainConfig(eval_max_chars=500_000), 1_000_000, 600, vocab_size=65,
-                        fixed={"eval_max_chars"}, measure=fake_speed)
+    typed = budget.plan(
+        TrainConfig(eval_max_chars=500_000), 1_000_000, 600, vocab_size=65, fixed={"eval_max_chars"}, measure=fake_speed
+    )
     assert typed.eval_max_chars == 500_000
 
 
@@ -106,17 +109,32 @@ def test_bf16_is_chosen_only_when_measured_clearly_faster():
     assert fast.model_config(65).parameter_count() >= plain.model_config(65).parameter_count()
     noise = budget.plan(TrainConfig(), 1_000_000, 900, vocab_size=65, measure=bf16_faster(1.05), precisions=both)
     assert noise.precision == "fp32"
-    sized = budget.plan(TrainConfig(hidden=64, layers=1), 1_000_000, 900, vocab_size=65, fixed={"hidden", "layers"},
-                        measure=bf16_faster(1.5), precisions=both)
+    sized = budget.plan(
+        TrainConfig(hidden=64, layers=1),
+        1_000_000,
+        900,
+        vocab_size=65,
+        fixed={"hidden", "layers"},
+        measure=bf16_faster(1.5),
+        precisions=both,
+    )
     assert sized.precision == "bf16" and (sized.layers, sized.hidden) == (1, 64)
 
 
 def test_a_typed_precision_is_kept():
-    typed = budget.plan(TrainConfig(precision="fp32"), 1_000_000, 900, vocab_size=65, fixed={"precision"},
-                        measure=bf16_faster(2.0), precisions=("fp32", "bf16"))
+    typed = budget.plan(
+        TrainConfig(precision="fp32"),
+        1_000_000,
+        900,
+        vocab_size=65,
+        fixed={"precision"},
+        measure=bf16_faster(2.0),
+        precisions=("fp32", "bf16"),
+    )
     assert typed.precision == "fp32"
-    typed = budget.plan(TrainConfig(precision="bf16"), 1_000_000, 900, vocab_size=65, fixed={"precision"},
-                        measure=bf16_faster(0.5))
+    typed = budget.plan(
+        TrainConfig(precision="bf16"), 1_000_000, 900, vocab_size=65, fixed={"precision"}, measure=bf16_faster(0.5)
+    )
     assert typed.precision == "bf16"
 
 
@@ -130,6 +148,7 @@ def test_runs_of_several_passes_get_weight_decay_unless_typed():
     assert long.weight_decay == budget.PLANNED_WEIGHT_DECAY > 0 and "weight decay 0.1" in budget.describe(long)
     short = budget.plan(TrainConfig(), 50_000_000, 60, vocab_size=65, measure=fake_speed)
     assert short.weight_decay == 0.0
-    typed = budget.plan(TrainConfig(weight_decay=0.01), 200_000, 3600, vocab_size=65, fixed={"weight_decay"},
-                        measure=fake_speed)
+    typed = budget.plan(
+        TrainConfig(weight_decay=0.01), 200_000, 3600, vocab_size=65, fixed={"weight_decay"}, measure=fake_speed
+    )
     assert typed.weight_decay == 0.01

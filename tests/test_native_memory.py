@@ -50,8 +50,9 @@ print(json.dumps({"cap": os.environ.get("ONEDNN_PRIMITIVE_CACHE_CAPACITY"), "at_
 def run_primes(env_extra: dict[str, str]) -> dict:
     env = {k: v for k, v in os.environ.items() if k != "ONEDNN_PRIMITIVE_CACHE_CAPACITY"} | env_extra
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
-    out = subprocess.run([sys.executable, "-c", PRIMES_SCRIPT], env=env, capture_output=True, text=True,
-                         timeout=300, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", PRIMES_SCRIPT], env=env, capture_output=True, text=True, timeout=300, check=True
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

@@ -25,8 +25,22 @@ def sums_text(n_lines: int, seed: int = 0) -> str:
 
 
 def tiny_config(**kw) -> TrainConfig:
-    base = dict(hidden=32, layers=1, seq_len=16, batch=8, epochs=1, lr=1e-2, warmup_steps=5, dropout=0.0,
-                eval_every=4, sample_every=5, sample_length=20, save_every_min=0.0, threads=1, val_fraction=0.1)
+    base = dict(
+        hidden=32,
+        layers=1,
+        seq_len=16,
+        batch=8,
+        epochs=1,
+        lr=1e-2,
+        warmup_steps=5,
+        dropout=0.0,
+        eval_every=4,
+        sample_every=5,
+        sample_length=20,
+        save_every_min=0.0,
+        threads=1,
+        val_fraction=0.1,
+    )
     base.update(kw)
     return TrainConfig(**base).validate()
 
@@ -121,7 +135,7 @@ def test_commands_act_at_step_boundaries(corpus_file):
     saved = wait_for(sub, lambda e: isinstance(e, CheckpointEvent), seen)
     sample = wait_for(sub, lambda e: isinstance(e, SampleEvent), seen)
     assert saved.step == 3 and saved.reason == "requested" and sample.step == 3
-    assert store.load_meta("cmd")["progress"]["step"] == 3
+    assert store.load_meta("cmd").progress.step == 3
     assert not any(isinstance(e, StepEvent) and e.step > 3 for e in seen)  # nothing trained while paused
     host.resume()
     step4 = wait_for(sub, lambda e: isinstance(e, StepEvent), seen)
@@ -131,7 +145,7 @@ def test_commands_act_at_step_boundaries(corpus_file):
     rest = read_all(sub)
     assert max(e.step for e in rest if isinstance(e, StepEvent)) == 6
     assert host.result.reason == "stopped" and host.result.step == 6
-    assert store.load_meta("cmd")["progress"]["step"] == 6
+    assert store.load_meta("cmd").progress.step == 6
 
 
 def test_an_impossible_learning_rate_is_refused_in_the_callers_thread(corpus_file):

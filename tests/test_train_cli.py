@@ -15,12 +15,32 @@ import pytest
 from lstmtui.cli import main
 from lstmtui.core.profiles import ProfileStore
 
-TINY = ["--hidden", "32", "--layers", "1", "--seq-len", "16", "--batch", "8", "--epochs", "1",
-        "--sample-every", "0", "--eval-every", "0", "--sample-length", "30", "--threads", "1"]
+TINY = [
+    "--hidden",
+    "32",
+    "--layers",
+    "1",
+    "--seq-len",
+    "16",
+    "--batch",
+    "8",
+    "--epochs",
+    "1",
+    "--sample-every",
+    "0",
+    "--eval-every",
+    "0",
+    "--sample-length",
+    "30",
+    "--threads",
+    "1",
+]
 
 
 def lstmtui(*args: str, timeout: float = 180, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "lstmtui", *args], capture_output=True, text=True, timeout=timeout, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "lstmtui", *args], capture_output=True, text=True, timeout=timeout, **kw
+    )
 
 
 def lstmtui_inline(capsys, *args: str) -> subprocess.CompletedProcess:
@@ -56,8 +76,8 @@ def test_train_saves_a_profile_and_logs_jsonl(corpus, tmp_path):
     for key in ("epoch", "step", "train_loss", "val_loss", "val_bpc", "chars_per_s", "elapsed_s"):
         assert isinstance(epoch[key], (int, float)), key
     meta = ProfileStore().load_meta("w1")
-    assert meta["progress"]["epoch"] == 1 and meta["progress"]["finished"] is True
-    assert meta["corpus"]["n_chars"] == len(corpus.read_text())
+    assert meta.progress.epoch == 1 and meta.progress.finished is True
+    assert meta.corpus.n_chars == len(corpus.read_text())
 
 
 def test_continue_a_profile_for_more_epochs(corpus):
@@ -67,8 +87,8 @@ def test_continue_a_profile_for_more_epochs(corpus):
     more = lstmtui("train", *TINY, "--profile", "more", "--epochs", "2")  # corpus taken from the profile
     assert more.returncode == 0, more.stderr
     meta = ProfileStore().load_meta("more")
-    assert meta["progress"]["epoch"] == 2
-    assert meta["train_config"]["epochs"] == 2
+    assert meta.progress.epoch == 2
+    assert meta.train_config.epochs == 2
 
 
 def test_fine_tuning_on_new_characters_needs_extend_vocab(corpus, tmp_path):
@@ -82,8 +102,8 @@ def test_fine_tuning_on_new_characters_needs_extend_vocab(corpus, tmp_path):
     grown = lstmtui("train", str(other), *TINY, "--profile", "ft", "--epochs", "2", "--extend-vocab")
     assert grown.returncode == 0, grown.stderr
     meta = ProfileStore().load_meta("ft")
-    assert {"x", "y", "z"} <= set(meta["vocab"])
-    assert meta["vocab"][: len(set(corpus.read_text()))] == sorted(set(corpus.read_text()))  # old ids kept
+    assert {"x", "y", "z"} <= set(meta.vocab)
+    assert list(meta.vocab[: len(set(corpus.read_text()))]) == sorted(set(corpus.read_text()))  # old ids kept
 
 
 def test_a_bad_corpus_from_the_console_script_prints_no_traceback(tmp_path):
@@ -119,9 +139,20 @@ def test_bad_corpus_is_one_line_exit_2(tmp_path, kind, capsys):
 
 @pytest.mark.parametrize(
     "option",
-    [["--hidden", "0"], ["--layers", "-1"], ["--lr", "0"], ["--seq-len", "0"], ["--batch", "-3"],
-     ["--dropout", "1.5"], ["--val-fraction", "0"], ["--epochs", "0"], ["--device", "tpu"],
-     ["--profile", "../evil"], ["--profile", "a/b"], ["--hidden", "8192", "--layers", "16"]],
+    [
+        ["--hidden", "0"],
+        ["--layers", "-1"],
+        ["--lr", "0"],
+        ["--seq-len", "0"],
+        ["--batch", "-3"],
+        ["--dropout", "1.5"],
+        ["--val-fraction", "0"],
+        ["--epochs", "0"],
+        ["--device", "tpu"],
+        ["--profile", "../evil"],
+        ["--profile", "a/b"],
+        ["--hidden", "8192", "--layers", "16"],
+    ],
 )
 def test_impossible_settings_are_refused(corpus, option, capsys):
     result = lstmtui_inline(capsys, "train", str(corpus), *TINY, *option)
@@ -134,7 +165,9 @@ def test_sigterm_stops_at_a_step_and_saves(corpus):
     big.write_text(words_text(60000))
     proc = subprocess.Popen(
         [sys.executable, "-m", "lstmtui", "train", str(big), *TINY, "--epochs", "50", "--profile", "term"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     store = ProfileStore()
     deadline = time.monotonic() + 120
@@ -147,4 +180,4 @@ def test_sigterm_stops_at_a_step_and_saves(corpus):
     assert proc.returncode == 128 + signal.SIGTERM, err
     assert "finished (stopped)" in out
     meta = store.load_meta("term")
-    assert meta["progress"]["step"] >= 1 and meta["progress"]["finished"] is False
+    assert meta.progress.step >= 1 and meta.progress.finished is False

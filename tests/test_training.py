@@ -28,8 +28,20 @@ def arithmetic_text(n_lines: int, seed: int = 0) -> str:
 
 def tiny_config(**kw) -> TrainConfig:
     base = dict(
-        hidden=48, layers=1, seq_len=32, batch=16, epochs=2, lr=1e-2, warmup_steps=5, dropout=0.0,
-        eval_every=0, sample_every=0, sample_length=40, save_every_min=0.0, threads=1, val_fraction=0.1,
+        hidden=48,
+        layers=1,
+        seq_len=32,
+        batch=16,
+        epochs=2,
+        lr=1e-2,
+        warmup_steps=5,
+        dropout=0.0,
+        eval_every=0,
+        sample_every=0,
+        sample_length=40,
+        save_every_min=0.0,
+        threads=1,
+        val_fraction=0.1,
     )
     base.update(kw)
     return TrainConfig(**base).validate()
@@ -87,8 +99,15 @@ def test_validation_and_samples_leave_training_untouched(corpus_file):
     """Checks only cost time: the planner may make them cheaper without changing what is learned."""
     weights = []
     for eval_max_chars, sample_every in ((10**9, 4), (500, 0)):
-        cfg = tiny_config(epochs=1, dropout=0.2, layers=2, max_steps=15, eval_every=3, eval_max_chars=eval_max_chars,
-                          sample_every=sample_every)
+        cfg = tiny_config(
+            epochs=1,
+            dropout=0.2,
+            layers=2,
+            max_steps=15,
+            eval_every=3,
+            eval_max_chars=eval_max_chars,
+            sample_every=sample_every,
+        )
         session = TrainingSession([corpus_file], cfg)
         events = collect(session)
         session.run()
@@ -124,7 +143,10 @@ def test_weight_decay_pulls_the_weights_in_and_none_is_plain_adam(corpus_file):
     torch.manual_seed(0)
     a, b = torch.nn.Linear(4, 3), torch.nn.Linear(4, 3)
     b.load_state_dict(a.state_dict())
-    opt_a, opt_b = torch.optim.Adam(a.parameters(), lr=0.01), torch.optim.AdamW(b.parameters(), lr=0.01, weight_decay=0.0)
+    opt_a, opt_b = (
+        torch.optim.Adam(a.parameters(), lr=0.01),
+        torch.optim.AdamW(b.parameters(), lr=0.01, weight_decay=0.0),
+    )
     for _ in range(5):
         x = torch.randn(8, 4)
         for model, opt in ((a, opt_a), (b, opt_b)):
@@ -145,7 +167,9 @@ def test_resume_is_exact(corpus_file, precision, decay):
 
     first = TrainingSession([corpus_file], tiny_config(max_steps=17, **cfg), profile="split", store=store)
     first.run()
-    second = TrainingSession([corpus_file], tiny_config(max_steps=40, **cfg), profile="split", store=store, overrides={"max_steps": 40})
+    second = TrainingSession(
+        [corpus_file], tiny_config(max_steps=40, **cfg), profile="split", store=store, overrides={"max_steps": 40}
+    )
     second_events = collect(second)
     second.run()
 
@@ -198,7 +222,7 @@ def test_pause_resume_stop_from_another_thread(corpus_file):
     assert not thread.is_alive()
     assert session.result.kind == "finished" and session.result.reason == "stopped"
     meta = store.load_meta("ctl")
-    assert meta["progress"]["step"] == session.step
+    assert meta.progress.step == session.step
 
 
 def test_non_finite_weights_are_recovered_from_the_best_ones(corpus_file):

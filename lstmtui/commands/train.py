@@ -23,6 +23,7 @@ from lstmtui.commands.common import (
     option_for,
     overrides_from_args,
 )
+from lstmtui.commands.detach import Background, add_detach_options, detaching, start_detached
 from lstmtui.core.errors import LstmtuiError
 from lstmtui.core.events import Event, FailedEvent, FinishedEvent
 from lstmtui.core.runhost import RunHost, Subscription
@@ -60,6 +61,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         action="store_true",
         help="plain progress lines even on a terminal (default: rich display on a terminal)",
     )
+    add_detach_options(parser)
     add_home_option(parser)
     add_corpus_options(parser)
     add_training_options(parser)
@@ -68,7 +70,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Train until done, stopped (Ctrl+C, SIGTERM, SIGHUP) or failed; the profile keeps the work."""
+    """Train until done, stopped (Ctrl+C, SIGTERM, `lstmtui stop`) or failed; the profile keeps the work."""
     from lstmtui.core.corpus import default_corpus_path
     from lstmtui.core.profiles import ProfileStore, validate_name
     from lstmtui.core.training import TrainingSession
@@ -83,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
             paths = [str(default_corpus_path())]
         stem = "stdin" if paths[0] == "-" else Path(paths[0]).stem or Path(paths[0]).name
         name = store.unique_name(stem)
+    if detaching(args):
+        return start_detached(args, store, name)
     session = TrainingSession(
         paths,
         config,
@@ -97,8 +101,11 @@ def run(args: argparse.Namespace) -> int:
         # Written on the training thread, so the log holds every event even if the display falls behind.
         session.subscribe(JsonlWriter(log))
     host = RunHost(session)
+    background = Background(args, store, name)  # the run's socket; a hang-up keeps it training
     display = RichReporter() if sys.stdout.isatty() and not args.plain else PlainReporter(sys.stdout)
-    stop_signal, previous = _install_stop_handlers(host)
+    display = background.display(display, lambda: PlainReporter(sys.stdout))
+    stop_signal, previous = _install_stop_handlers(host, background.hangup_handler())
+    background.serve(host)
     subscription = host.subscribe()
     host.start()
     try:
@@ -108,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         display.close()
+        background.close()
         if log is not None:
             log.close()
     return _exit_status(host.result, args.parser, _unsaved_work(store, name, session), stop_signal)
@@ -151,7 +159,7 @@ def _unsaved_work(store, name: str, session: TrainingSession) -> str:
         return ""
     step = session.step
     try:
-        saved = store.load_meta(name)["progress"]["step"]
+        saved = store.load_meta(name).progress.step
     except LstmtuiError:
         saved = None
     if saved == step:
@@ -160,11 +168,17 @@ def _unsaved_work(store, name: str, session: TrainingSession) -> str:
     return f"the final save of profile {name} failed (see the warning above): {held}, training reached step {step}"
 
 
-def _install_stop_handlers(host: RunHost) -> tuple[list[int], dict]:
-    """Ctrl+C, SIGTERM and SIGHUP stop at a step boundary and save; a second Ctrl+C quits at once."""
+def _install_stop_handlers(host: RunHost, on_hangup: Callable[[], None] | None = None) -> tuple[list[int], dict]:
+    """Ctrl+C, SIGTERM and SIGHUP stop at a step boundary and save; a second Ctrl+C quits at once.
+
+    With ``on_hangup`` (--on-hangup detach), SIGHUP calls it instead and training goes on.
+    """
     received: list[int] = []
 
     def handler(signum, frame):
+        if on_hangup is not None and signum == getattr(signal, "SIGHUP", None):
+            on_hangup()
+            return
         if received and signum == signal.SIGINT:
             # Quit at once, as a kill would: the profile keeps its last complete save. No interpreter
             # shutdown, which aborts ("terminate called...") while the training thread is inside torch.

@@ -14,12 +14,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from lstmtui import __version__
-from lstmtui.core.config import ModelConfig
 from lstmtui.core.device import available_memory
 from lstmtui.core.errors import ProfileError
 from lstmtui.core.model import CharLSTM
+from lstmtui.core.profiles import ProfileMeta, RngState
 
+# The sampling settings an exported model records (a profile's own are ProfileMeta.sampling).
 SAMPLING_DEFAULTS: dict[str, Any] = {"temperature": 0.8, "top_k": 0, "top_p": 1.0, "beam": 0, "length": 500}
 HIDDEN_POLICY = "carry-within-epoch-reset-at-epoch-start"
 
@@ -41,8 +41,9 @@ def optimizer_to_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, to
     return tensors, groups
 
 
-def optimizer_from_tensors(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor],
-                           groups: list[dict[str, Any]]) -> None:
+def optimizer_from_tensors(
+    optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], groups: list[dict[str, Any]]
+) -> None:
     """Load an optimizer state saved by optimizer_to_tensors."""
     state: dict[int, dict[str, torch.Tensor]] = {}
     for name, tensor in tensors.items():
@@ -52,62 +53,45 @@ def optimizer_from_tensors(optimizer: torch.optim.Optimizer, tensors: dict[str, 
     optimizer.load_state_dict({"state": state, "param_groups": groups})
 
 
-def rng_json() -> dict[str, Any]:
-    """Python and numpy RNG states as JSON (torch's goes into a tensor group)."""
+def rng_state() -> RngState:
+    """Python's and numpy's RNG states as profile metadata holds them (torch's goes into a tensor group)."""
     version, internal, gauss = random.getstate()
-    np_state = np.random.get_state()
-    return {
-        "python": [version, list(internal), gauss],
-        "numpy": [np_state[0], np_state[1].tolist(), int(np_state[2]), int(np_state[3]), float(np_state[4])],
-    }
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    return RngState(
+        python=(version, tuple(internal), gauss),
+        numpy=(str(name), tuple(keys.tolist()), int(pos), int(has_gauss), float(cached)),
+    )
 
 
-def restore_rng_json(data: dict[str, Any]) -> None:
-    """Restore RNG states written by rng_json."""
-    if "python" in data:
-        version, internal, gauss = data["python"]
+def restore_rng(state: RngState) -> None:
+    """Restore RNG states saved by rng_state."""
+    if state.python is not None:
+        version, internal, gauss = state.python
         random.setstate((version, tuple(internal), gauss))
-    if "numpy" in data:
-        name, keys, pos, has_gauss, cached = data["numpy"]
+    if state.numpy is not None:
+        name, keys, pos, has_gauss, cached = state.numpy
         np.random.set_state((name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached))
 
 
-def build_meta(**parts: Any) -> dict[str, Any]:
-    """Assemble profile metadata; the store adds format_version, name and timestamps."""
-    meta = {"lstmtui_version": __version__, "torch_version": torch.__version__}
-    meta.update(parts)
-    meta.setdefault("sampling", dict(SAMPLING_DEFAULTS))
-    return meta
-
-
-def model_from_meta(meta: dict[str, Any], name: str, group: str | None = None) -> CharLSTM:
-    """Build an untrained CharLSTM of the profile's architecture (sizes validated first).
+def model_from_meta(meta: ProfileMeta, name: str, group: str | None = None) -> CharLSTM:
+    """Build an untrained CharLSTM of the profile's architecture (its sizes were checked when read).
 
     With ``group``, the weights file that will fill the model must be large enough to hold its
-    parameters, and the model must fit in memory: a small profile whose meta claims a huge model
-    is refused before anything is allocated.
+    parameters, and the model must fit in memory: a small profile whose metadata claims a huge
+    model is refused before anything is allocated.
     """
-    try:
-        config = ModelConfig.from_dict(meta["model"])
-    except (KeyError, TypeError) as exc:
-        raise ProfileError(f"profile {name}: model settings are missing or malformed ({exc})") from None
-    if config.vocab_size != len(meta.get("vocab", [])):
-        raise ProfileError(
-            f"profile {name}: vocabulary has {len(meta.get('vocab', []))} symbols, model expects {config.vocab_size}"
-        )
     if group is not None:
-        check_model_fits(config, meta, name, group)
-    return CharLSTM(config)
+        check_model_fits(meta, name, group)
+    return CharLSTM(meta.model)
 
 
-def check_model_fits(config: ModelConfig, meta: dict[str, Any], name: str, group: str) -> None:
+def check_model_fits(meta: ProfileMeta, name: str, group: str) -> None:
     """Refuse, before allocating, a model its weights file cannot hold or this machine cannot."""
-    params = config.parameter_count()
-    entry = meta.get("files", {}).get(group)
-    size = entry.get("size") if isinstance(entry, dict) else None
-    if isinstance(size, int) and size < params * 2:  # no float type stores a parameter in under 2 bytes
+    params = meta.model.parameter_count()
+    entry = meta.files.get(group)
+    if entry is not None and entry.size < params * 2:  # no float type stores a parameter in under 2 bytes
         raise ProfileError(
-            f"profile {name}: {group}.safetensors is {size:,} bytes, too small for the {params:,} parameters "
+            f"profile {name}: {group}.safetensors is {entry.size:,} bytes, too small for the {params:,} parameters "
             f"its model settings describe; the profile is damaged"
         )
     have = available_memory(torch.device("cpu"))
@@ -132,16 +116,16 @@ def load_weights(model: torch.nn.Module, weights: dict[str, torch.Tensor], name:
 
 
 def load_model(store, name: str, which: str = "best", device: str | torch.device = "cpu"):
-    """Load a profile's model (best or latest weights) in eval mode, with its vocabulary and meta."""
+    """Load a profile's model (best or latest weights) in eval mode, with its vocabulary and metadata."""
     from lstmtui.core.corpus import Vocab
 
     if which not in ("best", "latest"):
-        raise ProfileError(f"--which must be best or latest, not {which!r}")
+        raise ProfileError(f"which weights must be best or latest, not {which!r}", "which")
     # One consistent version even if a training process saves while we read.
     meta = store.load_meta(name)
-    group = which if which in meta.get("files", {which: None}) else "latest"
-    model = model_from_meta(meta, name, group)  # sizes validated before anything is allocated or read
+    group = which if which in meta.files else "latest"
+    model = model_from_meta(meta, name, group)  # sizes checked before anything is allocated or read
     meta, tensors = store.load(name, [group])
     load_weights(model, tensors[group], name)
     model.to(device).eval()
-    return model, Vocab.from_list(meta["vocab"]), meta
+    return model, Vocab.from_list(list(meta.vocab)), meta

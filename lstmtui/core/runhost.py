@@ -43,11 +43,11 @@ JsonValue = str | int | float | bool | None | list["JsonValue"] | dict[str, "Jso
 
 @dataclass(frozen=True)
 class LossPoint:
-    """One point of a loss curve: the step, the loss in nats per character, the training time."""
+    """One point of a loss curve: the step, the loss in nats per character, the training time (if recorded)."""
 
     step: int
     loss: float
-    elapsed_s: float
+    elapsed_s: float | None
 
 
 @dataclass(frozen=True)
@@ -321,8 +321,8 @@ class RunHost:
             device=session.device_name,
             precision=config.precision if config is not None else "",
             history=LossHistory(
-                train=tuple(LossPoint(int(p[0]), float(p[1]), float(p[2])) for p in train),
-                val=tuple(LossPoint(int(p[0]), float(p[1]), float(p[-1])) for p in val),
+                train=tuple(LossPoint(p.step, p.loss, p.elapsed_s) for p in train),
+                val=tuple(LossPoint(p.step, p.loss, p.elapsed_s) for p in val),
             ),
             last_step=seen.last_step,
             last_eval=seen.last_eval,

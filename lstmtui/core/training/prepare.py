@@ -19,8 +19,9 @@ from lstmtui.core.device import describe, pick_device, set_threads
 from lstmtui.core.errors import ProfileError
 from lstmtui.core.heap import keep_step_buffers
 from lstmtui.core.model import CharLSTM
+from lstmtui.core.profiles import ProfileMeta
 from lstmtui.core.training import profile_io, resolve
-from lstmtui.core.training.profile_io import SavedRun, Tensors
+from lstmtui.core.training.profile_io import Tensors
 from lstmtui.core.training.progress import LossLog, Progress
 from lstmtui.core.training.setup import Setup, check_memory, optimizer_for, seed_everything
 from lstmtui.core.training.step import Hidden
@@ -55,7 +56,7 @@ class Prepared:
     best_weights: Tensors | None
 
 
-def prepare(request: Request, saved: SavedRun | None, report: Callable[[str, int, int], None]) -> Prepared:
+def prepare(request: Request, saved: ProfileMeta | None, report: Callable[[str, int, int], None]) -> Prepared:
     """Resolve the settings, read the corpus, build (or restore) the model and the run's state."""
     config, cleaning, paths = _settings(request, saved)
     device = pick_device(config.device)
@@ -64,7 +65,7 @@ def prepare(request: Request, saved: SavedRun | None, report: Callable[[str, int
     seed_everything(config.seed)
     corpus = request.corpus
     if corpus is None:
-        vocab = Vocab.from_list(saved.vocab) if saved is not None else None
+        vocab = Vocab.from_list(list(saved.vocab)) if saved is not None else None
         corpus = load_corpus(paths, cleaning, vocab=vocab, extend_vocab=request.extend_vocab, progress=report)
     keep_step_buffers()  # before the planner times steps: it should time the real thing
     if resolve.wants_time_plan(config, request.overrides, saved is not None):
@@ -83,19 +84,19 @@ def prepare(request: Request, saved: SavedRun | None, report: Callable[[str, int
     progress, history = resolve.fresh_progress(config), LossLog()
     hidden = best = None
     if saved is not None:
-        history = saved.history
+        history = LossLog(saved.history)
+        saved_sha = profile_io.saved_corpus_sha(saved)
         if resolve.continues_exactly(
-            saved.corpus_sha, corpus.provenance.get("sha256"), saved.model.vocab_size, len(corpus.vocab)
+            saved_sha, corpus.provenance.get("sha256"), saved.model.vocab_size, len(corpus.vocab)
         ):
-            progress = resolve.resumed_progress(
-                saved.progress, saved.base_lr, config, request.overrides, setup.batcher.steps
-            )
+            progress = resolve.resumed_progress(saved.progress, config, request.overrides, setup.batcher.steps)
             hidden, best = profile_io.restore_training_state(
                 request.store, request.profile, saved, setup.optimizer, config, progress.epoch_step, device
             )
         else:
             # Fine-tuning: the weights carry over, the schedule and optimizer start afresh.
-            history.add_event(saved.progress.step, "fine-tune", corpus=corpus.provenance.get("paths"))
+            paths = corpus.provenance.get("paths")
+            history.add_event(saved.progress.step, "fine-tune", tuple(paths) if paths is not None else None)
     return Prepared(
         config,
         resolve.device_label(device_name, config.precision),
@@ -109,22 +110,22 @@ def prepare(request: Request, saved: SavedRun | None, report: Callable[[str, int
     )
 
 
-def _settings(request: Request, saved: SavedRun | None) -> tuple[TrainConfig, CleaningOptions, list[str]]:
+def _settings(request: Request, saved: ProfileMeta | None) -> tuple[TrainConfig, CleaningOptions, list[str]]:
     """The settings, cleaning and corpus paths: a resumed profile's own unless given this time."""
     if saved is None:
         return request.config, request.cleaning or CleaningOptions(), request.corpus_paths
     config = resolve.resumed_config(saved.train_config, saved.model, request.overrides)
-    cleaning = request.cleaning or CleaningOptions.from_dict(saved.cleaning)
+    cleaning = request.cleaning or profile_io.saved_cleaning(saved)
     paths = request.corpus_paths
     if not paths and request.corpus is None:
-        paths = list(saved.corpus_paths)
+        paths = profile_io.saved_corpus_paths(saved)
         if not paths:
             raise ProfileError(f"profile {request.profile} records no corpus; give one to train on")
     return config, cleaning, paths
 
 
 def _build(
-    config: TrainConfig, corpus: Corpus, device: torch.device, request: Request, saved: SavedRun | None
+    config: TrainConfig, corpus: Corpus, device: torch.device, request: Request, saved: ProfileMeta | None
 ) -> Setup:
     """Split the corpus, check memory, build the model (restoring saved weights) and its optimizer."""
     train, val = corpus.split(config.val_fraction)

@@ -1,81 +1,48 @@
-"""What a training session writes into its profile and reads back to resume; the only place it touches metadata."""
+"""What a training session writes into its profile and reads back to resume (tensors and ProfileMeta)."""
 
 from __future__ import annotations
 
-import math
+import json
 from contextlib import ExitStack
-from dataclasses import dataclass
 
 import torch
 
 from lstmtui.core import checkpoint
 from lstmtui.core.config import ModelConfig, TrainConfig
-from lstmtui.core.errors import ProfileError
+from lstmtui.core.corpus import CleaningOptions
+from lstmtui.core.errors import LstmtuiError, ProfileError
 from lstmtui.core.model import CharLSTM
-from lstmtui.core.training.progress import LN2, LossLog, Progress
+from lstmtui.core.profiles import CorpusProvenance, ProfileMeta, SamplingDefaults
+from lstmtui.core.profiles import Progress as SavedProgress
+from lstmtui.core.profiles.jsonfields import JsonObject
+from lstmtui.core.profiles.parts import read_corpus
+from lstmtui.core.training.progress import LossLog
 from lstmtui.core.training.resolve import carried_state_fits
 
 Hidden = tuple[torch.Tensor, torch.Tensor]
 Tensors = dict[str, torch.Tensor]
 
 
-@dataclass(frozen=True)
-class SavedRun:
-    """What a profile records about the run that trained it, as a resuming session reads it."""
-
-    meta: dict
-    train_config: TrainConfig | None
-    model: ModelConfig
-    vocab: list[str]
-    corpus_sha: str | None
-    corpus_paths: list[str]
-    cleaning: dict
-    progress: Progress  # its base_lr is 0 when base_lr is None
-    base_lr: float | None  # the saved peak learning rate (None: not saved; the settings' lr applies)
-    history: LossLog
-
-
-def open_profile(store, name: str, stack: ExitStack) -> SavedRun | None:
-    """Lock the profile for this session (released when ``stack`` closes); its saved run, or None if new."""
+def open_profile(store, name: str, stack: ExitStack) -> ProfileMeta | None:
+    """Lock the profile for this session (released when ``stack`` closes); its metadata, or None if new."""
     stack.enter_context(store.lock(name))
-    if not store.exists(name):
-        return None
-    return read_saved_run(store.load_meta(name))
+    return store.load_meta(name) if store.exists(name) else None
 
 
-def read_saved_run(meta: dict) -> SavedRun:
-    """The parts of a profile's metadata a resuming session uses."""
-    corpus = meta.get("corpus", {})
-    saved_config = meta.get("train_config")
-    model = ModelConfig.from_dict(meta["model"])
-    train_config = TrainConfig.from_dict(saved_config) if saved_config is not None else None
-    history = meta.get("history") or {}
-    return SavedRun(
-        meta=meta,
-        train_config=train_config,
-        model=model,
-        vocab=list(meta["vocab"]),
-        corpus_sha=corpus.get("sha256"),
-        corpus_paths=list(corpus.get("paths", [])),
-        cleaning=dict(corpus.get("cleaning", {})),
-        progress=_progress(meta.get("progress", {})),
-        base_lr=None if meta.get("progress", {}).get("base_lr") is None else float(meta["progress"]["base_lr"]),
-        history=LossLog(history.get("train"), history.get("val"), history.get("events")),
-    )
+def saved_cleaning(meta: ProfileMeta) -> CleaningOptions:
+    """The cleaning options the profile's corpus was read with (the defaults if it records none)."""
+    record = meta.corpus.cleaning if meta.corpus is not None else None
+    return CleaningOptions.from_dict(record.options() if record is not None else {})
 
 
-def _progress(p: dict) -> Progress:
-    best = p.get("best_val_loss")
-    return Progress(
-        epoch=int(p.get("epoch", 0)),
-        epoch_step=int(p.get("epoch_step", 0)),
-        step=int(p.get("step", 0)),
-        elapsed_before=float(p.get("elapsed_s", 0.0)),
-        best_val_loss=float(best) if best is not None else math.inf,
-        best_step=int(p.get("best_step", -1)),
-        bad_epochs=int(p.get("bad_epochs", 0)),
-        lr_scale=float(p.get("lr_scale", 1.0)),
-    )
+def saved_corpus_paths(meta: ProfileMeta) -> list[str]:
+    """The corpus files the profile was trained on."""
+    return list(meta.corpus.paths) if meta.corpus is not None else []
+
+
+def saved_corpus_sha(meta: ProfileMeta) -> str | None:
+    """The hash of the text the profile was trained on, if recorded."""
+    return meta.corpus.sha256 if meta.corpus is not None else None
 
 
 def restore_weights(model: CharLSTM, store, name: str, saved_vocab_size: int) -> None:
@@ -99,7 +66,7 @@ def restore_weights(model: CharLSTM, store, name: str, saved_vocab_size: int) ->
 def restore_training_state(
     store,
     name: str,
-    saved: SavedRun,
+    meta: ProfileMeta,
     optimizer: torch.optim.Optimizer,
     config: TrainConfig,
     epoch_step: int,
@@ -110,7 +77,7 @@ def restore_training_state(
     Returns (hidden state to carry or None, best weights or None).
     """
     optim = store.load_tensors(name, "optim")
-    checkpoint.optimizer_from_tensors(optimizer, optim, saved.meta.get("optim_groups", []))
+    checkpoint.optimizer_from_tensors(optimizer, optim, list(meta.optim_groups))
     for group in optimizer.param_groups:
         # this session's decay, not the saved group's (profiles before AdamW saved Adam's, always 0)
         group["weight_decay"] = config.weight_decay
@@ -122,7 +89,7 @@ def restore_training_state(
     hidden = None
     if "h" in state and carried_state_fits(state["h"].shape[1], config.batch, epoch_step):
         hidden = (state["h"].to(device), state["c"].to(device))
-    checkpoint.restore_rng_json(saved.meta.get("rng", {}))
+    checkpoint.restore_rng(meta.rng)
     try:
         best = store.load_tensors(name, "best")
     except ProfileError:
@@ -132,8 +99,6 @@ def restore_training_state(
 
 def saved_weights(store, name: str) -> Tensors | None:
     """The profile's latest saved weights, or None when there are none to read."""
-    from lstmtui.core.errors import LstmtuiError
-
     try:
         return store.load_tensors(name, "latest")
     except LstmtuiError:
@@ -149,53 +114,32 @@ def profile_tensors(latest: Tensors, best: Tensors | None, optim: Tensors, hidde
     return {"latest": latest, "best": best or latest, "optim": optim, "state": state}
 
 
+def corpus_provenance(name: str, provenance: dict) -> CorpusProvenance:
+    """A loaded corpus's provenance as profile metadata records it (checked like a profile's own)."""
+    return read_corpus(JsonObject(f"profile {name}", "corpus", json.loads(json.dumps(provenance))))
+
+
 def profile_meta(
     *,
     model: ModelConfig,
     vocab: list[str],
     config: TrainConfig,
-    progress: Progress,
-    steps_per_epoch: int,
-    elapsed: float,
-    parameters: int,
-    device: str,
+    progress: SavedProgress,
     optim_groups: list[dict],
     history: LossLog,
-    corpus: dict,
-    previous: SavedRun | None,
-) -> dict:
-    """The metadata of a save; the store adds the format version, name and timestamps."""
-    best = None if not progress.best_known else progress.best_val_loss
-    train, val = history.points()
-    meta = checkpoint.build_meta(
-        model=model.to_dict(),
-        vocab=vocab,
-        train_config=config.to_dict(),
-        progress={
-            "epoch": progress.epoch,
-            "epoch_step": progress.epoch_step,
-            "steps_per_epoch": steps_per_epoch,
-            "step": progress.step,
-            "elapsed_s": round(elapsed, 3),
-            "best_val_loss": best,
-            "best_val_bpc": None if best is None else best / LN2,
-            "best_step": progress.best_step,
-            "bad_epochs": progress.bad_epochs,
-            "base_lr": progress.base_lr,
-            "lr_scale": progress.lr_scale,
-            "hidden_policy": checkpoint.HIDDEN_POLICY,
-            "finished": progress.epoch >= config.epochs,
-            "parameters": parameters,
-            "device": device,
-        },
-        optim_groups=optim_groups,
-        rng=checkpoint.rng_json(),
-        history={"train": train, "val": val, **({"events": list(history.events)} if history.events else {})},
+    corpus: CorpusProvenance,
+    previous: ProfileMeta | None,
+) -> ProfileMeta:
+    """The metadata of a save; the store adds the format version, name, files, versions and timestamps."""
+    return ProfileMeta(
+        model=model,
+        vocab=tuple(vocab),
+        train_config=config,
+        progress=progress,
         corpus=corpus,
+        sampling=previous.sampling if previous is not None else SamplingDefaults(),
+        history=history.history(),
+        optim_groups=tuple(optim_groups),
+        rng=checkpoint.rng_state(),
+        created=previous.created if previous is not None else None,
     )
-    if previous is not None:
-        if previous.meta.get("sampling"):
-            meta["sampling"] = previous.meta["sampling"]
-        if previous.meta.get("created"):
-            meta["created"] = previous.meta["created"]
-    return meta

@@ -8,6 +8,8 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from lstmtui.core.profiles import History, HistoryEvent, TrainPoint, ValPoint
+
 if TYPE_CHECKING:
     import torch
 
@@ -42,47 +44,48 @@ class Progress:
 class LossLog:
     """A run's loss curve as its profile keeps it, in bounded space; readable from any thread.
 
-    ``train`` holds ``[step, loss, elapsed_s]`` (neighbours merged pairwise past HISTORY_POINTS, so
-    the whole run stays drawn), ``val`` holds ``[step, loss, bits_per_char, elapsed_s]``, ``events``
-    notes such as a fine-tune onto another corpus.
+    Training points are merged pairwise past HISTORY_POINTS, so the whole run stays drawn; events
+    note such things as a fine-tune onto another corpus.
     """
 
-    def __init__(
-        self,
-        train: list[list[float]] | None = None,
-        val: list[list[float]] | None = None,
-        events: list[dict[str, object]] | None = None,
-    ) -> None:
-        self.train: list[list[float]] = list(train or [])
-        self.val: list[list[float]] = list(val or [])
-        self.events: list[dict[str, object]] = list(events or [])
+    def __init__(self, history: History | None = None) -> None:
+        history = history or History()
+        self.train: list[TrainPoint] = list(history.train)
+        self.val: list[ValPoint] = list(history.val)
+        self.events: list[HistoryEvent] = list(history.events)
         self._lock = threading.Lock()  # a run host copies the points from another thread
 
     def add_train(self, step: int, loss: float, elapsed: float) -> None:
         """Record a training-loss point."""
         with self._lock:
-            self.train.append([step, round(loss, 5), round(elapsed, 2)])
+            self.train.append(TrainPoint(step, round(loss, 5), round(elapsed, 2)))
             if len(self.train) > HISTORY_POINTS:
                 self.train = _merged(self.train)
 
     def add_val(self, step: int, loss: float, elapsed: float) -> None:
         """Record a validation-loss point."""
         with self._lock:
-            self.val.append([step, round(loss, 5), round(loss / LN2, 5), round(elapsed, 2)])
+            self.val.append(ValPoint(step, round(loss, 5), round(loss / LN2, 5), round(elapsed, 2)))
 
-    def add_event(self, step: int, event: str, **detail: object) -> None:
-        """Record a note at a step (e.g. 'fine-tune' with the new corpus)."""
+    def add_event(self, step: int, event: str, corpus: tuple[str, ...] | None = None) -> None:
+        """Record something that happened at a step (e.g. 'fine-tune' onto another corpus)."""
         with self._lock:
-            self.events.append({"step": step, "event": event, **detail})
+            self.events.append(HistoryEvent(step, event, corpus))
 
-    def points(self) -> tuple[list[list[float]], list[list[float]]]:
+    def points(self) -> tuple[list[TrainPoint], list[ValPoint]]:
         """Copies of the training and validation points."""
         with self._lock:
             return list(self.train), list(self.val)
 
+    def history(self) -> History:
+        """The curve as profile metadata holds it."""
+        with self._lock:
+            return History(tuple(self.train), tuple(self.val), tuple(self.events))
 
-def _merged(train: list[list[float]]) -> list[list[float]]:
-    merged = [[b[0], round((a[1] + b[1]) / 2, 5), b[2]] for a, b in zip(train[0::2], train[1::2], strict=False)]
+
+def _merged(train: list[TrainPoint]) -> list[TrainPoint]:
+    pairs = zip(train[0::2], train[1::2], strict=False)
+    merged = [TrainPoint(b.step, round((a.loss + b.loss) / 2, 5), b.elapsed_s) for a, b in pairs]
     if len(train) % 2:
         merged.append(train[-1])
     return merged

@@ -1,4 +1,4 @@
-"""Resolving a session's settings: pure functions from the request, the profile and the corpus to what runs.
+"""Resolving a session: pure functions from the request, the profile and the corpus to what runs and is saved.
 
 Resuming a profile keeps its architecture and saved settings except those typed this time; a new
 model with a typed ``--time-budget`` is sized by the planner; a resumed run continues its counters
@@ -7,11 +7,14 @@ and learning-rate state exactly when it trains on the same corpus and vocabulary
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import fields
 
+from lstmtui.core.checkpoint import HIDDEN_POLICY
 from lstmtui.core.config import ModelConfig, TrainConfig
-from lstmtui.core.training.progress import Progress
+from lstmtui.core.profiles import Progress as SavedProgress
+from lstmtui.core.training.progress import LN2, Progress
 
 ARCHITECTURE = ("hidden", "layers", "input", "embedding_dim")  # a profile's own; never overridden
 TRAIN_FIELDS = frozenset(f.name for f in fields(TrainConfig))
@@ -52,11 +55,7 @@ def fresh_progress(config: TrainConfig) -> Progress:
 
 
 def resumed_progress(
-    saved: Progress,
-    saved_base_lr: float | None,
-    config: TrainConfig,
-    overrides: Mapping[str, object],
-    steps_per_epoch: int,
+    saved: SavedProgress, config: TrainConfig, overrides: Mapping[str, object], steps_per_epoch: int
 ) -> Progress:
     """The progress a resumed run continues from: a typed (or never saved) learning rate replaces the saved
     peak, and an epoch saved at its very end continues with the next one."""
@@ -64,16 +63,40 @@ def resumed_progress(
         epoch=saved.epoch,
         epoch_step=saved.epoch_step,
         step=saved.step,
-        elapsed_before=saved.elapsed_before,
-        best_val_loss=saved.best_val_loss,
+        elapsed_before=float(saved.elapsed_s),
+        best_val_loss=math.inf if saved.best_val_loss is None else float(saved.best_val_loss),
         best_step=saved.best_step,
         bad_epochs=saved.bad_epochs,
-        base_lr=config.lr if "lr" in overrides or saved_base_lr is None else saved_base_lr,
-        lr_scale=saved.lr_scale,
+        base_lr=config.lr if "lr" in overrides or saved.base_lr is None else float(saved.base_lr),
+        lr_scale=float(saved.lr_scale),
     )
     if progress.epoch_step >= steps_per_epoch:
         progress.epoch, progress.epoch_step = progress.epoch + 1, 0
     return progress
+
+
+def saved_progress(
+    progress: Progress, config: TrainConfig, steps_per_epoch: int, elapsed: float, parameters: int, device: str
+) -> SavedProgress:
+    """What a save records of where the run stands."""
+    best = progress.best_val_loss if progress.best_known else None
+    return SavedProgress(
+        epoch=progress.epoch,
+        epoch_step=progress.epoch_step,
+        steps_per_epoch=steps_per_epoch,
+        step=progress.step,
+        elapsed_s=round(elapsed, 3),
+        best_val_loss=best,
+        best_val_bpc=None if best is None else best / LN2,
+        best_step=progress.best_step,
+        bad_epochs=progress.bad_epochs,
+        base_lr=progress.base_lr,
+        lr_scale=progress.lr_scale,
+        hidden_policy=HIDDEN_POLICY,
+        finished=progress.epoch >= config.epochs,
+        parameters=parameters,
+        device=device,
+    )
 
 
 def carried_state_fits(saved_batch: int, batch: int, epoch_step: int) -> bool:

@@ -33,12 +33,13 @@ from lstmtui.core.events import (
 )
 from lstmtui.core.memorisation import MemorisationIndex
 from lstmtui.core.model import CharLSTM
-from lstmtui.core.training import profile_io
+from lstmtui.core.profiles import CorpusProvenance, ProfileMeta, TrainPoint, ValPoint
+from lstmtui.core.training import profile_io, resolve
 from lstmtui.core.training.commands import Command, Commands
 from lstmtui.core.training.evaluation import training_sample
 from lstmtui.core.training.loop import TrainingLoop
 from lstmtui.core.training.prepare import Request, prepare
-from lstmtui.core.training.profile_io import SavedRun, Tensors
+from lstmtui.core.training.profile_io import Tensors
 from lstmtui.core.training.progress import LossLog, Progress, RunState
 from lstmtui.core.training.setup import Setup
 
@@ -75,10 +76,11 @@ class TrainingSession:
         self.device_name = ""
         self.parameter_count = 0
         self.result: FinishedEvent | FailedEvent | None = None
-        self.saved: SavedRun | None = None  # the profile's previous save, when resuming
+        self.saved: ProfileMeta | None = None  # the profile's previous save, when resuming
         self.setup: Setup | None = None  # device, data, model, optimizer: set once preparation has succeeded
         self.run_state = RunState(Progress(base_lr=self.config.lr))
         self._vocab: Vocab | None = None
+        self._provenance: CorpusProvenance | None = None  # the corpus as a save records it
         self._listeners: tuple[Callable[[Event], None], ...] = ()
         self._commands = Commands()
         # other threads copy the weights (generation, snapshots) while training goes on
@@ -165,7 +167,7 @@ class TrainingSession:
             model = copy.deepcopy(self.setup.model).to("cpu")
         return model.eval(), self._vocab
 
-    def loss_history(self) -> tuple[list[list[float]], list[list[float]]]:
+    def loss_history(self) -> tuple[list[TrainPoint], list[ValPoint]]:
         """Copies of the loss curve's training and validation points (see LossLog)."""
         return self.run_state.history.points()
 
@@ -224,6 +226,8 @@ class TrainingSession:
             ready.hidden,
             ready.best_weights,
         )
+        if self.store is not None and self.profile_name:
+            self._provenance = profile_io.corpus_provenance(self.profile_name, ready.corpus.provenance)
         run.tally.started_at = time.perf_counter()
         self.parameter_count = ready.setup.model.parameter_count()
         self.setup = ready.setup
@@ -302,8 +306,8 @@ class TrainingSession:
 
     def _save(self, reason: str) -> None:
         """Save the profile; a failed save warns and leaves the previous version untouched."""
-        setup, run, name = self.setup, self.run_state, self.profile_name
-        if self.store is None or not name or setup is None or self.corpus is None or self._vocab is None:
+        setup, run, name, provenance = self.setup, self.run_state, self.profile_name, self._provenance
+        if self.store is None or not name or setup is None or provenance is None or self._vocab is None:
             return
         step, t0 = run.progress.step, time.perf_counter()
         try:
@@ -313,18 +317,17 @@ class TrainingSession:
             if not all(torch.isfinite(v).all() for v in latest.values() if v.is_floating_point()):
                 self._emit(WarningEvent(step=step, message="weights are not finite: not saved"))
                 return
+            progress = resolve.saved_progress(
+                run.progress, self.config, setup.batcher.steps, run.elapsed(), self.parameter_count, self.device_name
+            )
             meta = profile_io.profile_meta(
                 model=setup.model.config,
                 vocab=self._vocab.to_list(),
                 config=self.config,
-                progress=run.progress,
-                steps_per_epoch=setup.batcher.steps,
-                elapsed=run.elapsed(),
-                parameters=self.parameter_count,
-                device=self.device_name,
+                progress=progress,
                 optim_groups=groups,
                 history=run.history,
-                corpus=self.corpus.provenance,
+                corpus=provenance,
                 previous=self.saved,
             )
             tensors = profile_io.profile_tensors(latest, run.best_weights, optim, run.hidden)

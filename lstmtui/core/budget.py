@@ -11,43 +11,33 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from typing import Callable, Iterable
 
 import torch
 import torch.nn.functional as F
 
-from lstmtui.core.config import ModelConfig, TrainConfig
+from lstmtui.core.config import TrainConfig
 from lstmtui.core.model import CharLSTM
 from lstmtui.core.precision import autocast, bf16_native
 
 # (layers, hidden), smallest first.
 CANDIDATES: tuple[tuple[int, int], ...] = ((1, 128), (2, 128), (2, 192), (2, 256), (2, 384), (2, 512), (3, 512))
 # Characters of training per parameter a model needs within the budget to beat the next smaller one
-# (with the dropout below). Equal-time runs on tinyshakespeare (1 thread each, two at once, batch 16
-# x seq 64, lr 4e-3, 11 minutes): 2x384 with dropout 0.25 reached 1.436 nats on 4.3M characters (2.3
-# per parameter) where 2x256 plateaued at 1.465 on 9.0M (10.7 per parameter) with dropout 0.1 or 0.3
-# alike, and 3x256 reached 1.495 on 5.6M. The earlier value, 8, was set from runs without dropout.
-# With weight decay (below) and bf16, 15-minute runs: 2x512 reached 1.389 on 9.2M characters (2.8
-# per parameter), 2x384 1.404 on 14.2M (7.5): 3 kept the budget on 2x384 by a hair, so 2.5.
+# (with the dropout and weight decay below): a wider model trained on fewer characters per parameter
+# ends lower than a smaller one that has stopped improving (docs/performance.md, `--time-budget`).
 CHARS_PER_PARAM = 2.5
 # Dropout for a run that makes DROPOUT_EPOCHS or more passes over the corpus: DROPOUT_PER_EPOCH per
-# pass, at most MAX_DROPOUT. Fewer passes: none (too few to overfit; the masks cost ~4% of a step).
+# pass, at most MAX_DROPOUT. Fewer passes: none (too few to overfit, and the masks cost time).
 DROPOUT_EPOCHS = 4
 DROPOUT_PER_EPOCH = 0.03
 MAX_DROPOUT = 0.3
-# Decoupled (AdamW) weight decay for those runs too. 15-minute runs on tinyshakespeare (2x512, bf16,
-# dropout 0.24-0.28, `run_bench(minutes=15, only={"quality"})` with the size forced): 1.435 nats
-# without decay, 1.389 with 0.1; the other levers tried (EMA, more dropout, BPTT shapes, schedule
-# floors) moved the loss less than the 0.02 spread between runs.
+# Decoupled (AdamW) weight decay for those runs too: with many passes over the corpus it closes more of
+# the gap between training and validation loss than dropout alone.
 PLANNED_WEIGHT_DECAY = 0.1
 # Short budgets: smaller batches, shorter BPTT windows (state is carried between them) and a higher
-# peak LR make more updates of the same characters, which wins while the budget is short. 2-minute
-# runs on tinyshakespeare (2x128, 1 thread): batch 64 2.06, batch 32 1.93, batch 32 with lr 4e-3
-# 1.79 nats; at an equal 5.5M training characters (2x128, lr 4e-3): seq 128 batch 32 1.637, seq 64
-# batch 32 1.575, seq 64 batch 16 1.550; and `lstmtui bench --only quality --minutes 5`: seq 64
-# batch 32 1.500, seq 64 batch 16 1.477 nats (both 2x192). Applied while a budget allows fewer than
-# LONG_RUN_STEPS updates.
+# peak LR make more updates of the same characters, which wins while the budget is short. Applied
+# while a budget allows fewer than LONG_RUN_STEPS updates.
 SHORT_BATCH = 16
 SHORT_LR = 4e-3
 SHORT_SEQ = 64
@@ -56,13 +46,12 @@ LONG_RUN_STEPS = 50_000
 TRAIN_SHARE = 0.9
 # Time steps per step of the thread comparison: only the ratio of two timings counts, so keep it cheap.
 THREAD_PROBE_SEQ = 16
-# Validation characters a mid-epoch check of a budgeted run reads (epoch ends read the whole split).
-# A full check of tinyshakespeare's 111k-character split takes 2.6 s for 2x384 on this machine, and
-# with the default --eval-every 500 a 15-minute run made ~20 of them: ~50 s, 6% of the budget,
-# taken from training. 20k characters keep the curve drawn between epoch ends for ~0.5 s a check.
+# Validation characters a mid-epoch check of a budgeted run reads (epoch ends read the whole split):
+# full checks at the default interval would take several percent of the budget from training, and
+# 20k characters keep the curve drawn between epoch ends at a fraction of a second a check.
 BUDGET_EVAL_CHARS = 20_000
 # bf16 autocast is chosen only when it trains at least this much faster than fp32: a margin over
-# timing noise. On this machine (AVX512-BF16) 2x384 at batch 16 x seq 64 steps in 56 ms against 87.
+# timing noise.
 BF16_MARGIN = 1.1
 # Most of the budget the size measurements may take.
 MAX_MEASURE_SHARE = 0.02
@@ -80,8 +69,9 @@ class Candidate:
     precision: str = "fp32"
 
 
-def measure_chars_per_s(config: TrainConfig, vocab_size: int, device: torch.device | str = "cpu",
-                        steps: int = 2, seq_len: int = 32) -> float:
+def measure_chars_per_s(
+    config: TrainConfig, vocab_size: int, device: torch.device | str = "cpu", steps: int = 2, seq_len: int = 32
+) -> float:
     """Training chars/s of a config's model on random data: one warm-up step, then the best of ``steps``."""
     device = torch.device(device)
     gen = torch.Generator().manual_seed(0)
@@ -128,14 +118,20 @@ def choose_threads(config: TrainConfig, vocab_size: int, device: torch.device | 
     return 1 if median[1] > 1.1 * median[many] else 0
 
 
-def candidates(config: TrainConfig, vocab_size: int, budget_s: float, device: torch.device | str = "cpu",
-               sizes: Iterable[tuple[int, int]] = CANDIDATES,
-               measure: Callable[[TrainConfig], float] | None = None, stop_early: bool = True,
-               precisions: Iterable[str] = ("fp32",)) -> list[Candidate]:
+def candidates(
+    config: TrainConfig,
+    vocab_size: int,
+    budget_s: float,
+    device: torch.device | str = "cpu",
+    sizes: Iterable[tuple[int, int]] = CANDIDATES,
+    measure: Callable[[TrainConfig], float] | None = None,
+    stop_early: bool = True,
+    precisions: Iterable[str] = ("fp32",),
+) -> list[Candidate]:
     """Each candidate size with its measured chars/s (in the fastest of ``precisions``) and the
     characters it could train on in the budget."""
-    # Timed at the run's own step shape: a 16-step probe ran small models at 0.55-0.6 of the speed
-    # they then trained at (2x128 batch 32: 23.4k vs 42.5k chars/s), so the plan chose too small.
+    # Timed at the run's own step shape: a shorter probe underestimates small models' speed, and the
+    # plan then chooses too small a model.
     measure = measure or (lambda cfg: measure_chars_per_s(cfg, vocab_size, device, steps=1, seq_len=cfg.seq_len))
     out = []
     start = time.perf_counter()
@@ -151,8 +147,9 @@ def candidates(config: TrainConfig, vocab_size: int, budget_s: float, device: to
     return out
 
 
-def fastest_precision(config: TrainConfig, measure: Callable[[TrainConfig], float],
-                      precisions: Iterable[str]) -> tuple[str, float]:
+def fastest_precision(
+    config: TrainConfig, measure: Callable[[TrainConfig], float], precisions: Iterable[str]
+) -> tuple[str, float]:
     """The precision among ``precisions`` that trains ``config`` fastest, with its chars/s; bf16 must
     beat fp32 by BF16_MARGIN."""
     speeds = {p: measure(replace(config, precision=p)) for p in dict.fromkeys(precisions)}
@@ -171,10 +168,18 @@ def choose(options: list[Candidate], chars_per_param: float = CHARS_PER_PARAM) -
     return max(fitting, key=lambda c: c.parameters)
 
 
-def plan(config: TrainConfig, corpus_chars: int, budget_s: float, device: torch.device | str = "cpu", *,
-         vocab_size: int = 96, fixed: Iterable[str] = (), sizes: Iterable[tuple[int, int]] | None = None,
-         measure: Callable[[TrainConfig], float] | None = None,
-         precisions: Iterable[str] | None = None) -> TrainConfig:
+def plan(
+    config: TrainConfig,
+    corpus_chars: int,
+    budget_s: float,
+    device: torch.device | str = "cpu",
+    *,
+    vocab_size: int = 96,
+    fixed: Iterable[str] = (),
+    sizes: Iterable[tuple[int, int]] | None = None,
+    measure: Callable[[TrainConfig], float] | None = None,
+    precisions: Iterable[str] | None = None,
+) -> TrainConfig:
     """A copy of ``config`` sized to end inside ``budget_s`` seconds at the best loss the budget allows.
 
     ``corpus_chars`` is the training split's length; ``fixed`` names TrainConfig fields the user set,
@@ -196,8 +201,9 @@ def plan(config: TrainConfig, corpus_chars: int, budget_s: float, device: torch.
     elif precisions is None:
         precisions = ("fp32", "bf16") if bf16_native(device) else ("fp32",)
     try:
-        cfg = _plan_sizes(cfg, config, corpus_chars, budget_s, device, vocab_size, fixed, sizes, measure,
-                          tuple(precisions))
+        cfg = _plan_sizes(
+            cfg, config, corpus_chars, budget_s, device, vocab_size, fixed, sizes, measure, tuple(precisions)
+        )
     finally:
         torch.set_num_threads(before)
     spent = time.perf_counter() - start
@@ -205,21 +211,31 @@ def plan(config: TrainConfig, corpus_chars: int, budget_s: float, device: torch.
     return cfg.validate()
 
 
-def _plan_sizes(cfg: TrainConfig, config: TrainConfig, corpus_chars: int, budget_s: float, device, vocab_size: int,
-                fixed: set[str], sizes, measure, precisions: tuple[str, ...]) -> TrainConfig:
+def _plan_sizes(
+    cfg: TrainConfig,
+    config: TrainConfig,
+    corpus_chars: int,
+    budget_s: float,
+    device,
+    vocab_size: int,
+    fixed: set[str],
+    sizes,
+    measure,
+    precisions: tuple[str, ...],
+) -> TrainConfig:
     short = {"batch": SHORT_BATCH, "lr": SHORT_LR, "seq_len": SHORT_SEQ}
     for key, value in short.items():
         if key not in fixed:
             cfg = replace(cfg, **{key: value})
     if not {"hidden", "layers"} & fixed:
-        options = candidates(cfg, vocab_size, budget_s, device, sizes or CANDIDATES, measure,
-                             precisions=precisions)
+        options = candidates(cfg, vocab_size, budget_s, device, sizes or CANDIDATES, measure, precisions=precisions)
         best = choose(options)
         cfg = replace(cfg, layers=best.layers, hidden=best.hidden, precision=best.precision)
         cps = best.chars_per_s
     else:
-        precision, cps = fastest_precision(cfg, measure or (lambda c: measure_chars_per_s(c, vocab_size, device)),
-                                           precisions)
+        precision, cps = fastest_precision(
+            cfg, measure or (lambda c: measure_chars_per_s(c, vocab_size, device)), precisions
+        )
         cfg = replace(cfg, precision=precision)
     budget_chars = cps * budget_s * TRAIN_SHARE
     steps = budget_chars / (cfg.batch * cfg.seq_len)
@@ -253,7 +269,9 @@ def describe(config: TrainConfig) -> str:
     """One line saying what the planner chose."""
     threads = f", {config.threads} thread(s)" if config.threads else ""
     threads += ", bf16 autocast" if config.precision == "bf16" else ""
-    return (f"{config.layers}x{config.hidden} {config.input}, batch {config.batch}, seq {config.seq_len}, "
-            f"{config.epochs} epochs max, dropout {config.dropout:g}, weight decay {config.weight_decay:g}, "
-            f"warm-up {config.warmup_steps}{threads}, "
-            f"{config.time_budget_s:.0f} s")
+    return (
+        f"{config.layers}x{config.hidden} {config.input}, batch {config.batch}, seq {config.seq_len}, "
+        f"{config.epochs} epochs max, dropout {config.dropout:g}, weight decay {config.weight_decay:g}, "
+        f"warm-up {config.warmup_steps}{threads}, "
+        f"{config.time_budget_s:.0f} s"
+    )

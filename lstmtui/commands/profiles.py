@@ -72,7 +72,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("new", help="new name")
     p = action("export", "write a profile to one portable file another machine can import")
     p.add_argument("name", help="profile name")
-    p.add_argument("file", type=Path, help="file to write (an uncompressed tar archive)")
+    p.add_argument("file", type=Path, help="file to write (a tar archive; with --format onnx, NAME.onnx)")
+    p.add_argument(
+        "--format",
+        choices=("archive", "onnx"),
+        default="archive",
+        help="archive: the whole profile, for `profiles import` (default); onnx: the model as ONNX graphs "
+        "with explicit LSTM state, NAME.step.onnx and NAME.json written beside FILE (needs lstmtui[onnx])",
+    )
     p = action("import", "add a profile from a file written by `profiles export`")
     p.add_argument("file", type=Path, help="file written by `lstmtui profiles export`")
     p.add_argument("--name", help="store it under this name (default: the name it was exported with)")
@@ -95,6 +102,11 @@ def run(args: argparse.Namespace) -> int:
     if action == "rename":
         store.rename(args.old, args.new)
         print(f"renamed profile {args.old} to {args.new}")
+        return 0
+    if action == "export" and args.format == "onnx":
+        from lstmtui.core.onnx_export import export_profile
+
+        print(export_profile(store, args.name, args.file).summary())
         return 0
     if action == "export":
         path = store.export(args.name, args.file)

@@ -29,6 +29,9 @@ MAX_SERVER_LINE = 256 * 1024 * 1024  # a snapshot carries the whole loss history
 class RunClient:
     """One connection to a run: ``hello`` and ``snapshot`` (dicts) on connect, then ``read()`` / ``send()``.
 
+    ``snapshot`` is always the latest snapshot message read (the server sends another when asked with
+    the ``snapshot`` command, or when it had to drop events); events after it continue from there.
+
     ``read`` belongs to one thread; ``send`` may be called from any thread.
     """
 
@@ -116,6 +119,8 @@ class RunClient:
             except ValueError:
                 continue  # not from a server that speaks this protocol; skip it
             if isinstance(message, dict):
+                if message.get("type") == "snapshot" and isinstance(message.get("snapshot"), dict):
+                    self.snapshot = message["snapshot"]  # a later snapshot replaces everything before it
                 return message
 
     def _fill(self) -> None:

@@ -46,5 +46,5 @@ def test_uint8_input_gives_int64_windows():
 
 
 def test_too_short_for_batch_is_a_clear_error():
-    with pytest.raises(CorpusError, match="smaller --batch"):
+    with pytest.raises(CorpusError, match="smaller batch size"):
         StreamBatcher(np.arange(10), 64, 8)

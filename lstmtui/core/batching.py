@@ -29,7 +29,8 @@ class StreamBatcher:
         if self.stream_len < 1:
             raise CorpusError(
                 f"the text has {len(data)} characters, too few for {batch} parallel streams; "
-                f"use a longer corpus or a smaller --batch"
+                f"use a longer corpus or a smaller batch size",
+                "batch",
             )
         n = batch * self.stream_len
         # Views, not copies: a memory-mapped corpus stays on disk until a window is read.

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from dataclasses import replace
 
 import pytest
+from test_tui_support import tiny_config, wait_for, write_corpus
 
 from lstmtui.core.profiles import ProfileStore
 from lstmtui.tui.app import AppOptions, LstmtuiApp
@@ -16,9 +18,14 @@ from lstmtui.tui.screens.settings import SettingsScreen
 from lstmtui.tui.widgets.generation import GenerationPanel
 from lstmtui.tui.widgets.loss_chart import LossChart
 from lstmtui.tui.widgets.samples import SamplesLog
-from test_tui_support import tiny_config, wait_for, write_corpus
 
 pytestmark = pytest.mark.timeout(180)
+
+
+@pytest.fixture(autouse=True)
+def config_dir(tmp_path, monkeypatch):
+    """A private config directory, so the user's keys.toml never changes a test."""
+    monkeypatch.setenv("LSTMTUI_CONFIG", str(tmp_path / "config"))
 
 
 @pytest.fixture
@@ -29,7 +36,9 @@ def corpus(tmp_path):
 
 
 def no_training_threads() -> list[str]:
-    return [t.name for t in threading.enumerate() if t.is_alive() and (t.name == "lstmtui-training" or t.name.startswith("asyncio_"))]
+    names = ("lstmtui-run", "lstmtui-training")
+    return [t.name for t in threading.enumerate()
+            if t.is_alive() and (t.name in names or t.name.startswith("asyncio_"))]
 
 
 def test_trains_live_pauses_resumes_generates_and_quits_cleanly(corpus, lstmtui_home):
@@ -59,7 +68,7 @@ def test_trains_live_pauses_resumes_generates_and_quits_cleanly(corpus, lstmtui_
 
             # generation from a typed seed while training goes on
             panel = app.query_one("#generation", GenerationPanel)
-            panel.settings.length = 3000
+            panel.settings = replace(panel.settings, length=3000)
             await pilot.press("3", "i", *"the ", "enter")
             assert await wait_for(pilot, lambda: panel.status == "done" or len(panel.text) > 1000)
             assert panel.updates >= 2, "characters should arrive in several updates"
@@ -67,7 +76,7 @@ def test_trains_live_pauses_resumes_generates_and_quits_cleanly(corpus, lstmtui_
             await pilot.press("space")
             assert await wait_for(pilot, lambda: panel.status in ("stopped", "done"))
             # the share of the output copied from the corpus, measured on the real index
-            index = app.session.memorisation_index()
+            index = app.host.memorisation_index()
             assert panel.memorised == pytest.approx(index.share(panel.text[len("the "):], "the "))
             assert f"copied {panel.memorised:.0%}" in str(panel.query_one("#gen-settings").render())
             stopped_at = len(panel.text)
@@ -131,7 +140,7 @@ def test_finished_profile_reopens_with_history_and_generates(corpus, lstmtui_hom
             assert reopened.stats.step == 40
             assert len(reopened.query_one("#chart", LossChart).train.points) > 10
             panel = reopened.query_one("#generation", GenerationPanel)
-            panel.settings.length = 100
+            panel.settings = replace(panel.settings, length=100)
             await pilot.press("3", "i", *"a ", "enter")
             assert await wait_for(pilot, lambda: panel.status == "done")
             assert len(panel.text) == 102
@@ -194,7 +203,7 @@ def test_new_run_form_validates_before_starting(corpus):
             await pilot.press("ctrl+s")
             await pilot.pause(0.1)
             assert isinstance(app.screen, SettingsScreen)
-            assert "--hidden" in str(app.screen.query_one("#settings-error").render())
+            assert "hidden size" in str(app.screen.query_one("#settings-error").render())
             hidden.value = "16"
             await pilot.press("ctrl+s")
             assert await wait_for(pilot, lambda: app.stats.step > 0)

@@ -11,9 +11,9 @@ import sys
 import time
 
 import pytest
+from test_tui_support import write_corpus
 
 from lstmtui.core.profiles import ProfileStore
-from test_tui_support import write_corpus
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,13 @@ from lstmtui.tui.screens.profiles import ProfilesScreen
 from lstmtui.tui.widgets.generation import GenerationPanel
 
 pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture(autouse=True)
+def config_dir(tmp_path, monkeypatch):
+    """A private config directory, so the user's keys.toml never changes a snapshot."""
+    monkeypatch.setenv("LSTMTUI_CONFIG", str(tmp_path / "config"))
+
 
 SAMPLE_1 = "Thand the wist of the sare, and the come to the stome of the rist."
 SAMPLE_2 = "The morning was quiet; she walked along the river and thought of home."
@@ -29,10 +37,7 @@ def fixed_losses(n: int = 1500) -> list[tuple[int, float]]:
 def feed(app: LstmtuiApp) -> None:
     """Put a fixed mid-run state on screen."""
     app.profile_name = "prose"
-    app.stats.profile = "prose"
-    app.stats.device = "cpu (2 threads)"
-    app.stats.params = 215_627
-    app._title()
+    app.stats = replace(app.stats, profile="prose", device="cpu (2 threads)", params=215_627)
     events = [StateEvent(state="training")]
     for step in range(250, 1501, 250):
         val = 4.2 * math.exp(-step / 350) + 1.42
@@ -44,7 +49,6 @@ def feed(app: LstmtuiApp) -> None:
     step = StepEvent(step=1500, epoch=2, epoch_step=300, steps_per_epoch=600, total_steps=12000, loss=1.52,
                      lr=1.8e-3, chars_per_s=51_234.0, elapsed_s=95.0, eta_s=640.0)
     app.apply_update(step, fixed_losses(), events)
-    app.query_one("#chart").flush()
     panel = app.query_one("#generation", GenerationPanel)
     panel.start_text("ROMEO: ")
     panel.append(GENERATED[len("ROMEO: "):])
@@ -97,7 +101,8 @@ class StubStore:
 
         return [
             ProfileInfo("prose", meta("prose.txt", 256, 2, 3, 20, 1.912, "2026-11-28T14:05:00+00:00"), None),
-            ProfileInfo("shakespeare", meta("tinyshakespeare.txt", 512, 3, 20, 20, 1.488, "2026-11-27T09:30:00+00:00"), None),
+            ProfileInfo("shakespeare", meta("tinyshakespeare.txt", 512, 3, 20, 20, 1.488, "2026-11-27T09:30:00+00:00"),
+                        None),
             ProfileInfo("broken", None, "meta.json is not valid JSON"),
         ]
 

@@ -12,24 +12,28 @@ from __future__ import annotations
 import os
 import signal
 import threading
-from typing import Any
+from types import FrameType
+from typing import TYPE_CHECKING
 
-from lstmtui.tui import bridge
+from lstmtui.tui.run_client import STOP_GRACE_S
+
+if TYPE_CHECKING:
+    from lstmtui.tui.app import LstmtuiApp
 
 EXIT_GRACE_S = 3.0  # after the save, how long the app may take to exit before the watchdog ends it
 
 
-def install(app: Any) -> None:
+def install(app: LstmtuiApp) -> None:
     """Install the handlers for this app (call from the main thread, before app.run())."""
     fired = threading.Event()
 
-    def handler(signum: int, frame: Any) -> None:
+    def handler(signum: int, frame: FrameType | None) -> None:
         if signum == signal.SIGHUP:
             detach_terminal()
         if fired.is_set():
             return
         fired.set()
-        app.handle.stop()
+        app.run_link.stop()
         loop = getattr(app, "_loop", None)
         if loop is not None:
             try:
@@ -42,10 +46,8 @@ def install(app: Any) -> None:
         signal.signal(sig, handler)
 
 
-def _watchdog(app: Any) -> None:
-    thread = app.handle.thread
-    if thread is not None:
-        thread.join(bridge.STOP_GRACE_S)
+def _watchdog(app: LstmtuiApp) -> None:
+    app.run_link.join(STOP_GRACE_S)
     threading.Event().wait(EXIT_GRACE_S)
     os._exit(0)  # the profile is saved; a wedged terminal must not keep the process alive
 

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label
+
+from lstmtui.tui import keys
 
 
 class ConfirmScreen(ModalScreen[bool]):
     """Ask a yes/no question; y/Enter says yes, n/Escape says no."""
 
-    BINDINGS = [
-        Binding("y", "answer(True)", "yes"),
-        Binding("n,escape", "answer(False)", "no"),
-    ]
+    BINDINGS = list(keys.CONFIRM)
 
     def __init__(self, question: str, yes: str = "Yes", no: str = "No") -> None:
         super().__init__()
@@ -41,7 +39,7 @@ class ConfirmScreen(ModalScreen[bool]):
 class PromptScreen(ModalScreen[str | None]):
     """Ask for one line of text; Enter accepts, Escape cancels."""
 
-    BINDINGS = [Binding("escape", "cancel", "cancel")]
+    BINDINGS = list(keys.PROMPT)
 
     def __init__(self, question: str, value: str = "") -> None:
         super().__init__()

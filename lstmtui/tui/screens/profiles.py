@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
 from lstmtui.core.errors import LstmtuiError
 from lstmtui.core.profile_labels import bpc_label, corpus_label, epochs_label, parameters_label, time_label
+from lstmtui.tui import keys
 from lstmtui.tui.screens.confirm import ConfirmScreen, PromptScreen
 from lstmtui.tui.widgets.footer import Footer
 
@@ -18,12 +18,7 @@ from lstmtui.tui.widgets.footer import Footer
 class ProfilesScreen(Screen[str | None]):
     """A table of profiles; dismisses with the name to open, or None."""
 
-    BINDINGS = [
-        Binding("enter", "open", "open", priority=True),
-        Binding("r", "rename", "rename"),
-        Binding("d,delete", "delete", "delete"),
-        Binding("escape,q", "close", "back"),
-    ]
+    BINDINGS = list(keys.PROFILES)
 
     def __init__(self, store, current: str | None = None) -> None:
         super().__init__()

@@ -7,7 +7,6 @@ from dataclasses import replace
 from pathlib import Path
 
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
@@ -15,6 +14,7 @@ from textual.widgets import Button, Input, Label, Select, Static
 from lstmtui.core.config import INPUT_MODES, TrainConfig
 from lstmtui.core.errors import ConfigError
 from lstmtui.core.units import parse_duration
+from lstmtui.tui import keys
 
 # (field, label, parser); the order is the form's
 FIELDS = [
@@ -41,7 +41,7 @@ def form_overrides(before: TrainConfig, after: TrainConfig) -> dict:
 class SettingsScreen(ModalScreen[tuple[list[str], TrainConfig] | None]):
     """Dismisses with (corpus paths, validated TrainConfig), or None when cancelled."""
 
-    BINDINGS = [Binding("escape", "cancel", "cancel"), Binding("ctrl+s", "start", "start")]
+    BINDINGS = list(keys.NEW_RUN_FORM)
 
     def __init__(self, corpus: str, config: TrainConfig) -> None:
         super().__init__()

@@ -12,7 +12,6 @@ from lstmtui.core.units import format_count
 MAX_POINTS = 2048  # per series; older points are merged in pairs, never dropped
 SMOOTHING = 0.05  # EMA weight of each new training loss
 AXIS_WIDTH = 6
-REDRAW_INTERVAL_S = 0.5  # the chart changes slowly; redrawing it less often leaves the CPU to training
 TRAIN_STYLE = "bold cyan"
 VAL_STYLE = "bold yellow"
 # braille dot bits by (column, row) inside a 2x4 cell
@@ -49,7 +48,7 @@ class Series:
             self._acc = [0.0, 0.0, 0]
         if len(self._done) > self.limit:
             pts = self._done
-            merged = [((a[0] + b[0]) / 2, (a[1] + b[1]) / 2) for a, b in zip(pts[0::2], pts[1::2])]
+            merged = [((a[0] + b[0]) / 2, (a[1] + b[1]) / 2) for a, b in zip(pts[0::2], pts[1::2], strict=False)]
             if len(pts) % 2:
                 # an odd last point becomes the start of the next, twice as wide, bucket
                 self._acc = [pts[-1][0] * self.stride, pts[-1][1] * self.stride, self.stride]
@@ -64,30 +63,21 @@ class Series:
 
 
 class LossChart(Widget):
-    """Training loss (EMA-smoothed) and validation loss against steps, for the whole run."""
+    """Training loss (EMA-smoothed) and validation loss against steps, for the whole run.
+
+    Points arrive from the app's message handlers (at most METRIC_UPDATES_PER_S times a second),
+    and each batch redraws the chart once.
+    """
 
     DEFAULT_CSS = """
     LossChart { width: 1fr; height: 1fr; min-width: 20; }
     """
 
-    def __init__(self, **kwargs) -> None:
+    def __init__(self, **kwargs: str) -> None:
         super().__init__(**kwargs)
         self.train = Series()
         self.val = Series()
         self._ema: tuple[float, float] | None = None
-        self._dirty = False
-
-    def on_mount(self) -> None:
-        self.set_interval(REDRAW_INTERVAL_S, self._redraw_if_dirty)
-
-    def _redraw_if_dirty(self) -> None:
-        self.flush()
-
-    def flush(self) -> None:
-        """Redraw now if points were added since the last redraw."""
-        if self._dirty:
-            self._dirty = False
-            self.refresh()
 
     def add_losses(self, points: list[tuple[int, float]]) -> None:
         """Add raw training losses; they are smoothed as they come."""
@@ -100,24 +90,19 @@ class LossChart(Widget):
             self._ema = (m, w)
             self.train.add(step, m / w)
         if points:
-            self._dirty = True
+            self.refresh()
 
     def add_val(self, step: int, loss: float) -> None:
         """Add one validation loss point."""
         self.val.add(step, loss)
-        self._dirty = True
-
-    def load_history(self, history: dict) -> None:
-        """Redraw a saved profile's history: {"train": [[step, loss, ...]], "val": [[step, loss, ...]]}."""
-        self.train.clear()
-        self.val.clear()
-        self._ema = None
-        train = history.get("train") or []
-        self.add_losses([(int(p[0]), float(p[1])) for p in train if len(p) >= 2])
-        for p in history.get("val") or []:
-            if len(p) >= 2:
-                self.val.add(int(p[0]), float(p[1]))
         self.refresh()
+
+    def load(self, train: list[tuple[int, float]], val: list[tuple[int, float]]) -> None:
+        """Show a saved or attached run's whole history instead of what is drawn."""
+        self.clear()
+        self.add_losses(train)
+        for step, loss in val:
+            self.val.add(step, loss)
 
     def clear(self) -> None:
         """Empty the chart (a new run)."""
@@ -132,76 +117,99 @@ class LossChart(Widget):
         return render_chart(self.train.points, self.val.points, width, height)
 
 
-def render_chart(train: list[tuple[float, float]], val: list[tuple[float, float]], width: int, height: int) -> Text:
+Points = list[tuple[float, float]]
+
+
+def render_chart(train: Points, val: Points, width: int, height: int) -> Text:
     """Braille line chart of two series, with a y axis on the left and the step range below."""
     if width < AXIS_WIDTH + 4 or height < 3:
         return Text("")
     if not train and not val:
         return Text("\n" * (height // 2) + "waiting for the first steps…".center(width), style="dim")
-    pw, ph = width - AXIS_WIDTH, height - 1
-    dots_w, dots_h = pw * 2, ph * 4
-    every = train + val
-    x0 = min(p[0] for p in every)
-    x1 = max(p[0] for p in every)
-    y0 = min(p[1] for p in every)
-    y1 = max(p[1] for p in every)
-    if y1 - y0 < 1e-6:
-        y0, y1 = y0 - 0.5, y1 + 0.5
-    xspan = max(x1 - x0, 1e-9)
+    canvas = _Canvas(train + val, width - AXIS_WIDTH, height - 1)
+    canvas.plot(train, 1)
+    canvas.plot(val, 2)
+    text = canvas.rows()
+    left, right = f"step {_short(canvas.x0)}", _short(canvas.x1)
+    axis = " " * (AXIS_WIDTH - 1) + "└" + left + right.rjust(max(0, canvas.pw - 1 - len(left)))
+    text.append(axis[:width], style="dim")
+    return text
 
-    bits = [[0] * pw for _ in range(ph)]
-    owner = [[0] * pw for _ in range(ph)]  # 0 empty, 1 train, 2 val (val wins a shared cell)
 
-    def ydot(v: float) -> int:
-        return min(dots_h - 1, max(0, round((y1 - v) / (y1 - y0) * (dots_h - 1))))
+class _Canvas:
+    """Braille cells of the plot area: dot bits, and which series owns each cell (val wins a shared one)."""
 
-    def columns(points: list[tuple[float, float]]) -> list[tuple[int, int]]:
+    def __init__(self, every: Points, pw: int, ph: int) -> None:
+        self.pw, self.ph = pw, ph
+        self.dots_w, self.dots_h = pw * 2, ph * 4
+        self.x0, self.x1 = min(p[0] for p in every), max(p[0] for p in every)
+        self.y0, self.y1 = min(p[1] for p in every), max(p[1] for p in every)
+        if self.y1 - self.y0 < 1e-6:
+            self.y0, self.y1 = self.y0 - 0.5, self.y1 + 0.5
+        self.xspan = max(self.x1 - self.x0, 1e-9)
+        self.bits = [[0] * pw for _ in range(ph)]
+        self.owner = [[0] * pw for _ in range(ph)]  # 0 empty, 1 train, 2 val
+
+    def _ydot(self, v: float) -> int:
+        return min(self.dots_h - 1, max(0, round((self.y1 - v) / (self.y1 - self.y0) * (self.dots_h - 1))))
+
+    def _columns(self, points: Points) -> list[tuple[int, int]]:
         # one averaged value per dot column keeps long runs cheap to draw
         sums: dict[int, list[float]] = {}
+        last = self.dots_w - 1
         for x, y in points:
-            col = min(dots_w - 1, int((x - x0) / xspan * (dots_w - 1) + 0.5)) if x1 > x0 else 0
+            col = min(last, int((x - self.x0) / self.xspan * last + 0.5)) if self.x1 > self.x0 else 0
             acc = sums.setdefault(col, [0.0, 0])
             acc[0] += y
             acc[1] += 1
-        return [(c, ydot(s / n)) for c, (s, n) in sorted(sums.items())]
+        return [(c, self._ydot(s / n)) for c, (s, n) in sorted(sums.items())]
 
-    def dot(col: int, r: int, who: int) -> None:
+    def _dot(self, col: int, r: int, who: int) -> None:
         cy, cx = r // 4, col // 2
-        bits[cy][cx] |= _BITS[col % 2][r % 4]
-        owner[cy][cx] = max(owner[cy][cx], who)
+        self.bits[cy][cx] |= _BITS[col % 2][r % 4]
+        self.owner[cy][cx] = max(self.owner[cy][cx], who)
 
-    def plot(points: list[tuple[float, float]], who: int) -> None:
+    def plot(self, points: Points, who: int) -> None:
+        """Draw a series as connected segments."""
         prev = None
-        for col, row in columns(points):
+        for col, row in self._columns(points):
             if prev is None:
-                dot(col, row, who)
+                self._dot(col, row, who)
             else:
-                # straight segment from the previous point, filled so steep drops stay connected
-                pc, pr = prev
-                last = pr
-                for cc in range(pc + 1, col + 1):
-                    yy = round(pr + (row - pr) * (cc - pc) / (col - pc))
-                    lo, hi = sorted((last, yy))
-                    for r in range(lo, hi + 1):
-                        dot(cc, r, who)
-                    last = yy
+                self._segment(prev, (col, row), who)
             prev = (col, row)
 
-    plot(train, 1)
-    plot(val, 2)
+    def _segment(self, start: tuple[int, int], end: tuple[int, int], who: int) -> None:
+        # straight from the previous point, every dot row between filled, so steep drops stay connected
+        (pc, pr), (col, row) = start, end
+        last = pr
+        for cc in range(pc + 1, col + 1):
+            yy = round(pr + (row - pr) * (cc - pc) / (col - pc))
+            lo, hi = sorted((last, yy))
+            for r in range(lo, hi + 1):
+                self._dot(cc, r, who)
+            last = yy
 
-    text = Text(no_wrap=True, overflow="crop")
-    labels = {0: y1, ph - 1: y0}
-    if ph >= 5:
-        labels[(ph - 1) // 2] = (y0 + y1) / 2
-    styles = {0: "", 1: TRAIN_STYLE, 2: VAL_STYLE}
-    for r in range(ph):
-        label = f"{labels[r]:.2f}" if r in labels else ""
-        text.append(f"{label:>{AXIS_WIDTH - 1}}┤" if label else " " * (AXIS_WIDTH - 1) + "│", style="dim")
+    def rows(self) -> Text:
+        """The plot area with its y axis labels, one line a cell row."""
+        text = Text(no_wrap=True, overflow="crop")
+        ph = self.ph
+        labels = {0: self.y1, ph - 1: self.y0}
+        if ph >= 5:
+            labels[(ph - 1) // 2] = (self.y0 + self.y1) / 2
+        for r in range(ph):
+            label = f"{labels[r]:.2f}" if r in labels else ""
+            text.append(f"{label:>{AXIS_WIDTH - 1}}┤" if label else " " * (AXIS_WIDTH - 1) + "│", style="dim")
+            self._row(text, r)
+            text.append("\n")
+        return text
+
+    def _row(self, text: Text, r: int) -> None:
+        styles = {0: "", 1: TRAIN_STYLE, 2: VAL_STYLE}
         run_style, run = None, []
-        for c in range(pw):
-            ch = chr(0x2800 + bits[r][c]) if bits[r][c] else " "
-            st = styles[owner[r][c]]
+        for c in range(self.pw):
+            ch = chr(0x2800 + self.bits[r][c]) if self.bits[r][c] else " "
+            st = styles[self.owner[r][c]]
             if st != run_style and run:
                 text.append("".join(run), style=run_style or None)
                 run = []
@@ -209,11 +217,6 @@ def render_chart(train: list[tuple[float, float]], val: list[tuple[float, float]
             run.append(ch)
         if run:
             text.append("".join(run), style=run_style or None)
-        text.append("\n")
-    left, right = f"step {_short(x0)}", _short(x1)
-    axis = " " * (AXIS_WIDTH - 1) + "└" + left + right.rjust(max(0, pw - 1 - len(left)))
-    text.append(axis[:width], style="dim")
-    return text
 
 
 def _short(n: float) -> str:

@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 
 from rich.text import Text
+from textual.reactive import reactive
 from textual.widget import Widget
 
 from lstmtui.core.units import MISSING, format_count, format_duration
@@ -25,9 +26,9 @@ STATE_ICONS = {"training": "▶", "paused": "⏸", "stopped": "■", "finished":
 LN2 = math.log(2)
 
 
-@dataclass
+@dataclass(frozen=True)
 class TrainingStats:
-    """Everything the status panel shows, updated from engine events on the UI thread."""
+    """Everything the status panel shows: one value, replaced (never changed) as the run's messages arrive."""
 
     state: str = "starting"
     detail: str = ""
@@ -53,15 +54,13 @@ class TrainingStats:
 
 
 class StatusView(Widget):
-    """Text lines describing the run; rendered from a TrainingStats."""
+    """Text lines describing the run; redrawn whenever its ``stats`` (bound to the app's) change."""
 
     DEFAULT_CSS = """
     StatusView { width: 30; height: 1fr; padding: 0 0 0 1; }
     """
 
-    def __init__(self, stats: TrainingStats | None = None, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.stats = stats or TrainingStats()
+    stats: reactive[TrainingStats] = reactive(TrainingStats, layout=False)
 
     def render(self) -> Text:
         """The status lines, cropped to the panel."""

@@ -1,0 +1,164 @@
+"""What the status panel shows, computed from the run's messages: pure functions from value to value.
+
+Each function takes the current TrainingStats and returns the next one; the app assigns the result
+to its reactive ``stats`` and the status panel redraws. Nothing here touches a widget.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from lstmtui.core.events import (
+    CheckpointEvent,
+    EpochEvent,
+    EvalEvent,
+    Event,
+    FailedEvent,
+    FinishedEvent,
+    PrepareEvent,
+    StateEvent,
+    StepEvent,
+)
+from lstmtui.tui.widgets.status import TrainingStats
+
+if TYPE_CHECKING:
+    from lstmtui.core.runhost import RunSnapshot
+
+LN2 = math.log(2)
+ACTIVE_STATES = ("starting", "preparing", "training", "paused", "stopping")
+
+
+def with_step(s: TrainingStats, step: StepEvent) -> TrainingStats:
+    """The stats after a step's metrics."""
+    epochs = max(1, round(step.total_steps / step.steps_per_epoch)) if step.steps_per_epoch else s.epochs
+    return replace(
+        s, step=step.step, epoch=step.epoch, epoch_step=step.epoch_step, steps_per_epoch=step.steps_per_epoch,
+        total_steps=step.total_steps, loss=step.loss, lr=step.lr, chars_per_s=step.chars_per_s,
+        elapsed_s=step.elapsed_s, eta_s=step.eta_s, epochs=epochs,
+    )
+
+
+def _prepare(s: TrainingStats, e: PrepareEvent) -> TrainingStats:
+    pct = f" {e.done / e.total:.0%}" if e.total else ""
+    return replace(s, prepare=f"{e.stage}{pct}")
+
+
+def _state(s: TrainingStats, e: StateEvent) -> TrainingStats:
+    error = e.detail if e.state == "failed" and e.detail else s.error
+    return replace(s, state=e.state, detail=e.detail, error=error)
+
+
+def _evaluated(s: TrainingStats, e: EvalEvent | EpochEvent) -> TrainingStats:
+    best = e.best_val_loss / LN2 if math.isfinite(e.best_val_loss) else s.best_bpc
+    return replace(s, val_bpc=e.val_bpc, best_bpc=best)
+
+
+def _saved(s: TrainingStats, e: CheckpointEvent) -> TrainingStats:
+    return replace(s, saved=f"step {e.step:,} ({e.reason})")
+
+
+def _finished(s: TrainingStats, e: FinishedEvent) -> TrainingStats:
+    return replace(s, best_bpc=e.best_val_bpc) if math.isfinite(e.best_val_bpc) else s
+
+
+def _failed(s: TrainingStats, e: FailedEvent) -> TrainingStats:
+    return replace(s, state="failed", error=e.message)
+
+
+_REDUCERS: Mapping[type[Event], Callable[..., TrainingStats]] = {
+    PrepareEvent: _prepare,
+    StateEvent: _state,
+    EvalEvent: _evaluated,
+    EpochEvent: _evaluated,
+    CheckpointEvent: _saved,
+    FinishedEvent: _finished,
+    FailedEvent: _failed,
+}
+
+
+def with_event(s: TrainingStats, event: Event) -> TrainingStats:
+    """The stats after one rare event (samples and warnings change nothing here)."""
+    if isinstance(event, StepEvent):
+        return with_step(s, event)
+    reduce = _REDUCERS.get(type(event))
+    return reduce(s, event) if reduce is not None else s
+
+
+def with_facts(s: TrainingStats, snap: RunSnapshot) -> TrainingStats:
+    """The model's facts from a snapshot: the device it trains on and its size."""
+    return replace(s, device=snap.device or s.device, params=snap.parameters or s.params,
+                   profile=snap.name or s.profile)
+
+
+def with_snapshot(s: TrainingStats, snap: RunSnapshot) -> TrainingStats:
+    """The stats of a run a client attaches to, from its snapshot."""
+    s = replace(with_facts(s, snap), state=snap.state, detail=snap.detail)
+    if snap.config is not None:
+        s = replace(s, epochs=snap.config.epochs)
+    for event in (snap.prepare, snap.last_step, snap.last_eval, snap.last_checkpoint, snap.result):
+        if event is not None:
+            s = with_event(s, event)
+    if snap.best_val_loss is not None:
+        s = replace(s, best_bpc=snap.best_val_loss / LN2)
+    return s
+
+
+def restarted(s: TrainingStats, profile: str) -> TrainingStats:
+    """The stats as a run of ``profile`` starts: progress kept (a profile trained further), state reset."""
+    return replace(s, profile=profile, state="starting", error="", detail="")
+
+
+def stopped(s: TrainingStats) -> TrainingStats:
+    """The stats once the client stopped following: a run that had not ended shows as stopped."""
+    return replace(s, state="stopped") if s.state in ACTIVE_STATES else s
+
+
+# ----- a saved profile (its metadata) -----
+
+
+def from_meta(name: str, meta: Mapping) -> TrainingStats:
+    """The status of a saved profile: its progress, its best and last validation, when it was saved."""
+    progress = meta.get("progress") or {}
+    train_config = meta.get("train_config") or {}
+    best = progress.get("best_val_loss")
+    val = (meta.get("history") or {}).get("val") or []
+    return TrainingStats(
+        profile=name, state="idle",
+        step=int(progress.get("step") or 0),
+        epoch=int(progress.get("epoch") or 0),
+        epochs=int(train_config.get("epochs") or 0),
+        epoch_step=int(progress.get("epoch_step") or 0),
+        elapsed_s=float(progress.get("elapsed_s") or 0.0),
+        best_bpc=best / LN2 if isinstance(best, (int, float)) and math.isfinite(best) else math.nan,
+        val_bpc=val[-1][2] if val and len(val[-1]) > 2 else math.nan,
+        saved=f"{meta.get('updated', '')}"[:19].replace("T", " "),
+        params=_parameters(meta),
+    )
+
+
+def _parameters(meta: Mapping) -> int:
+    try:
+        from lstmtui.core.config import ModelConfig
+
+        return ModelConfig.from_dict(meta["model"]).parameter_count()
+    except Exception:  # the count is decoration: an odd model section must not hide the profile
+        return 0
+
+
+def history_from_meta(meta: Mapping) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
+    """A saved profile's training and validation losses as (step, nats) points."""
+    history = meta.get("history") or {}
+    train = [(int(p[0]), float(p[1])) for p in history.get("train") or [] if len(p) >= 2]
+    val = [(int(p[0]), float(p[1])) for p in history.get("val") or [] if len(p) >= 2]
+    return train, val
+
+
+def finished_in_meta(meta: Mapping) -> tuple[bool, int, int]:
+    """Whether a saved profile finished its run, with its epoch and planned epochs."""
+    progress = meta.get("progress") or {}
+    epochs = int((meta.get("train_config") or {}).get("epochs") or 0)
+    epoch = int(progress.get("epoch") or 0)
+    return bool(progress.get("finished")) or (epochs > 0 and epoch >= epochs), epoch, epochs

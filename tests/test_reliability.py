@@ -159,9 +159,10 @@ def test_kill_9_during_training_and_saves_short_loop(tmp_path):
 
 @pytest.mark.timeout(300)
 def test_sighup_and_ctrl_c_save_and_exit_within_seconds(corpus, tmp_path):
-    """SIGHUP (the SSH link drops) and Ctrl+C stop at a step, save it, and exit; a second Ctrl+C quits at once.
+    """SIGHUP with --on-hangup stop, and Ctrl+C, stop at a step, save it, and exit; a second Ctrl+C quits at once.
 
-    SIGTERM is tests/test_train_cli.py::test_sigterm_stops_at_a_step_and_saves.
+    SIGTERM is tests/test_train_cli.py::test_sigterm_stops_at_a_step_and_saves; SIGHUP's default (the
+    run detaches and trains on) is tests/test_detach_cli.py.
     """
     home = tmp_path / "home"
     runs = {
@@ -169,8 +170,12 @@ def test_sighup_and_ctrl_c_save_and_exit_within_seconds(corpus, tmp_path):
         "int": [signal.SIGINT],
         "int2": [signal.SIGINT, signal.SIGINT],
     }
+    old_hangup = {"hup": ["--on-hangup", "stop"]}
     procs = {
-        name: start_training(corpus, home, name, tmp_path / f"{name}.jsonl", "--save-every", "0.01") for name in runs
+        name: start_training(
+            corpus, home, name, tmp_path / f"{name}.jsonl", "--save-every", "0.01", *old_hangup.get(name, [])
+        )
+        for name in runs
     }
     try:
         for name, proc in procs.items():
@@ -272,7 +277,10 @@ def hang_up(proc: subprocess.Popen, master: int, timeout: float = 60) -> float:
 
 @pytest.mark.timeout(200)
 def test_headless_run_survives_its_terminal_hanging_up(corpus, tmp_path):
-    """`lstmtui train` on a terminal (the rich display) whose SSH link drops: it saves every step and exits."""
+    """`lstmtui train --on-hangup stop` on a terminal (the rich display) whose SSH link drops: it saves and exits.
+
+    The default, --on-hangup detach, trains on: tests/test_detach_cli.py.
+    """
     home, log = tmp_path / "home", tmp_path / "hup.jsonl"
     proc, master = start_on_a_terminal(
         [
@@ -287,6 +295,8 @@ def test_headless_run_survives_its_terminal_hanging_up(corpus, tmp_path):
             *[a for a in TINY if a != "--plain"],
             "--save-every",
             "0.01",
+            "--on-hangup",
+            "stop",
         ],
         {"LSTMTUI_HOME": str(home)},
     )

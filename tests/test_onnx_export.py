@@ -93,10 +93,10 @@ def test_export_writes_both_graphs_and_the_json(exported, capsys):
     info = json.loads(out.with_suffix(".json").read_text(encoding="ascii"))
     assert out.is_file() and out.with_name("tiny.step.onnx").is_file()
     assert info["format"] == "lstmtui-onnx" and info["files"] == {"sequence": "tiny.onnx", "step": "tiny.step.onnx"}
-    assert info["vocab"] == vocab.to_list() == meta["vocab"]
+    assert info["vocab"] == vocab.to_list() == list(meta.vocab)
     assert info["model"]["layers"] == 2 and info["model"]["hidden"] == 48
     assert info["model"]["parameters"] == model.parameter_count()
-    assert info["sampling"]["temperature"] == meta["sampling"]["temperature"]
+    assert info["sampling"]["temperature"] == meta.sampling.temperature
     assert info["source"]["profile"] == PROFILE and info["default_start"] == "\n"
     assert info["graphs"]["step"]["outputs"]["logits"]["shape"] == ["batch", len(vocab)]
     seq, step = sessions(out)

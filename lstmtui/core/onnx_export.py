@@ -27,7 +27,7 @@ import secrets
 import shutil
 import warnings
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -107,14 +107,13 @@ def export_profile(store, name: str, file: Path | str, which: str = "best") -> O
     export_paths(file)
     require_onnx()
     model, vocab, meta = load_model(store, name, which=which)
-    progress = meta.get("progress") or {}
     source = {
         "profile": name,
         "weights": which,
-        "step": progress.get("step"),
-        "best_val_loss": progress.get("best_val_loss"),
+        "step": meta.progress.step,
+        "best_val_loss": meta.progress.best_val_loss,
     }
-    return export_model(model, vocab, file, sampling=meta.get("sampling"), source=source)
+    return export_model(model, vocab, file, sampling=asdict(meta.sampling), source=source)
 
 
 def export_model(

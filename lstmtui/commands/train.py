@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from lstmtui.core.training import TrainingSession
 
 PLAIN_EVERY_S = 5.0
+DISPLAY_EVERY_S = 0.1
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -122,15 +123,16 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _show_until_done(host: RunHost, subscription: Subscription, display: Callable[[Event], None]) -> None:
-    """Show the run's events as they come until it ends; a display that fell too far behind catches up."""
+    """Show the run's events until it ends, a batch every DISPLAY_EVERY_S (the training thread never wakes
+    this one per step); a display that fell too far behind is dropped by the host and catches up."""
     while True:
-        event = subscription.get(timeout=0.2)
-        if event is not None:
+        for event in subscription.drain():
             display(event)
-        elif subscription.closed:
+        if subscription.closed:
             if not subscription.dropped:
                 return
             subscription = host.subscribe()  # some lines are skipped; the display goes on from here
+        time.sleep(DISPLAY_EVERY_S)
 
 
 def _exit_status(

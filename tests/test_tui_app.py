@@ -37,8 +37,9 @@ def corpus(tmp_path):
 
 def no_training_threads() -> list[str]:
     names = ("lstmtui-run", "lstmtui-training")
-    return [t.name for t in threading.enumerate()
-            if t.is_alive() and (t.name in names or t.name.startswith("asyncio_"))]
+    return [
+        t.name for t in threading.enumerate() if t.is_alive() and (t.name in names or t.name.startswith("asyncio_"))
+    ]
 
 
 def test_trains_live_pauses_resumes_generates_and_quits_cleanly(corpus, lstmtui_home):
@@ -77,7 +78,7 @@ def test_trains_live_pauses_resumes_generates_and_quits_cleanly(corpus, lstmtui_
             assert await wait_for(pilot, lambda: panel.status in ("stopped", "done"))
             # the share of the output copied from the corpus, measured on the real index
             index = app.host.memorisation_index()
-            assert panel.memorised == pytest.approx(index.share(panel.text[len("the "):], "the "))
+            assert panel.memorised == pytest.approx(index.share(panel.text[len("the ") :], "the "))
             assert f"copied {panel.memorised:.0%}" in str(panel.query_one("#gen-settings").render())
             stopped_at = len(panel.text)
             await pilot.press("plus")
@@ -93,7 +94,7 @@ def test_trains_live_pauses_resumes_generates_and_quits_cleanly(corpus, lstmtui_
     assert no_training_threads() == []
     store = ProfileStore(lstmtui_home)
     meta = store.load_meta(seen["profile"])
-    assert meta["progress"]["step"] > 0
+    assert meta.progress.step > 0
 
 
 def test_quit_asks_while_training(corpus):
@@ -167,7 +168,7 @@ def test_finished_profile_reopens_with_history_and_generates(corpus, lstmtui_hom
 
     asyncio.run(second())
     assert no_training_threads() == []
-    assert ProfileStore(lstmtui_home).load_meta(name["profile"])["progress"]["step"] > 40
+    assert ProfileStore(lstmtui_home).load_meta(name["profile"]).progress.step > 40
 
 
 def test_failure_is_shown_and_the_app_goes_on(tmp_path):

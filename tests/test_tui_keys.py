@@ -69,7 +69,7 @@ def test_keymap_file_remaps_by_id_and_reports_each_bad_entry(config_dir):
         'pause = "ctrl+t"\n'
         'profiles = ["ctrl+o", "f2"]\n'
         'no-such-key = "z"\n'
-        'save = 5\n'
+        "save = 5\n"
         'save-and-quit = "a"\n'  # a priority key that types a letter would fire in the seed box
         'stop-training = "ctrl x"\n',
         encoding="utf-8",
@@ -125,7 +125,10 @@ def test_help_screen_and_palette_list_exactly_the_tables_keys():
             assert [c.help for c in ours] == [f"key {e.keys}" for e in entries]
             palette_actions = {b.action for s in keys.SECTIONS if s.in_palette for b in s.bindings}
             assert {e.action for e in entries} == palette_actions - {
-                "app.command_palette", "app.focus_next", "app.focus_previous"}
+                "app.command_palette",
+                "app.focus_next",
+                "app.focus_previous",
+            }
 
             # a palette command runs the panel's action like its key does
             panel = app.query_one(GenerationPanel)
@@ -199,3 +202,10 @@ def test_text_typed_in_the_seed_box_is_text_not_commands():
             assert panel.settings == settings and app.stats == stats
 
     asyncio.run(run())
+
+
+def test_the_docs_name_every_key_id():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "tui.md").read_text(encoding="utf-8")
+    assert sorted(i for i in keys.binding_ids() if f"`{i}`" not in text) == []

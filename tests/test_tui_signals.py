@@ -37,9 +37,33 @@ def test_signal_saves_profile_and_exits_within_seconds(tmp_path, lstmtui_home, h
     env = dict(os.environ, TERM="xterm-256color", COLUMNS="80", LINES="24")
     env.pop("COLORTERM", None)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "lstmtui", str(corpus), "--hidden", "32", "--layers", "1", "--seq-len", "32",
-         "--batch", "8", "--epochs", "200", "--eval-every", "10", "--threads", "1", "--fps", "10"],
-        stdin=slave, stdout=slave, stderr=slave, env=env, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "lstmtui",
+            str(corpus),
+            "--hidden",
+            "32",
+            "--layers",
+            "1",
+            "--seq-len",
+            "32",
+            "--batch",
+            "8",
+            "--epochs",
+            "200",
+            "--eval-every",
+            "10",
+            "--threads",
+            "1",
+            "--fps",
+            "10",
+        ],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        start_new_session=True,
     )
     os.close(slave)
     store = ProfileStore(lstmtui_home)
@@ -49,7 +73,7 @@ def test_signal_saves_profile_and_exits_within_seconds(tmp_path, lstmtui_home, h
             drain(master, 0.2)
             assert proc.poll() is None, "the app ended on its own"
         assert store.exists("tiny"), "no checkpoint within a minute"
-        first = store.load_meta("tiny")["progress"]["step"]
+        first = store.load_meta("tiny").progress.step
         drain(master, 1.0)
         sent = time.monotonic()
         if how == "ctrl+c":
@@ -62,7 +86,7 @@ def test_signal_saves_profile_and_exits_within_seconds(tmp_path, lstmtui_home, h
         assert proc.poll() is not None, f"still running {took:.1f}s after {how}"
         assert took < 10, f"{how}: exit took {took:.1f}s"
         meta = store.load_meta("tiny")
-        assert meta["progress"]["step"] > first, "the stop should save the steps since the last checkpoint"
+        assert meta.progress.step > first, "the stop should save the steps since the last checkpoint"
     finally:
         if proc.poll() is None:
             proc.kill()

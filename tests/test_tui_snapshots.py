@@ -26,8 +26,10 @@ def config_dir(tmp_path, monkeypatch):
 
 SAMPLE_1 = "Thand the wist of the sare, and the come to the stome of the rist."
 SAMPLE_2 = "The morning was quiet; she walked along the river and thought of home."
-GENERATED = ("ROMEO: and so the light came over the hill, and the old man said nothing "
-             "for a long while, but looked at the water as if it\nwould answer him.")
+GENERATED = (
+    "ROMEO: and so the light came over the hill, and the old man said nothing "
+    "for a long while, but looked at the water as if it\nwould answer him."
+)
 
 
 def fixed_losses(n: int = 1500) -> list[tuple[int, float]]:
@@ -41,17 +43,35 @@ def feed(app: LstmtuiApp) -> None:
     events = [StateEvent(state="training")]
     for step in range(250, 1501, 250):
         val = 4.2 * math.exp(-step / 350) + 1.42
-        events.append(EvalEvent(step=step, epoch=step // 600, val_loss=val, val_bpc=val / math.log(2),
-                                best_val_loss=val, elapsed_s=step / 16))
+        events.append(
+            EvalEvent(
+                step=step,
+                epoch=step // 600,
+                val_loss=val,
+                val_bpc=val / math.log(2),
+                best_val_loss=val,
+                elapsed_s=step / 16,
+            )
+        )
     events.append(SampleEvent(step=1000, epoch=1, temperature=0.8, prime="\n", text=SAMPLE_1))
     events.append(SampleEvent(step=1500, epoch=2, temperature=0.8, prime="\n", text=SAMPLE_2))
     events.append(CheckpointEvent(step=1500, epoch=2, reason="best", profile="prose", path="/p", seconds=0.1))
-    step = StepEvent(step=1500, epoch=2, epoch_step=300, steps_per_epoch=600, total_steps=12000, loss=1.52,
-                     lr=1.8e-3, chars_per_s=51_234.0, elapsed_s=95.0, eta_s=640.0)
+    step = StepEvent(
+        step=1500,
+        epoch=2,
+        epoch_step=300,
+        steps_per_epoch=600,
+        total_steps=12000,
+        loss=1.52,
+        lr=1.8e-3,
+        chars_per_s=51_234.0,
+        elapsed_s=95.0,
+        eta_s=640.0,
+    )
     app.apply_update(step, fixed_losses(), events)
     panel = app.query_one("#generation", GenerationPanel)
     panel.start_text("ROMEO: ")
-    panel.append(GENERATED[len("ROMEO: "):])
+    panel.append(GENERATED[len("ROMEO: ") :])
     panel.set_status("done")
 
 
@@ -88,21 +108,37 @@ class StubStore:
 
     def list(self):
         def meta(corpus, hidden, layers, epoch, epochs, best, updated):
-            return ProfileMeta.from_json("stub", {
-                "format_version": 1, "vocab": [chr(32 + i) for i in range(65)], "files": {},
-                "model": {"vocab_size": 65, "hidden": hidden, "layers": layers, "dropout": 0.1,
-                          "input": "embedding", "embedding_dim": 64},
-                "corpus": {"paths": [f"/data/{corpus}"]},
-                "progress": {"epoch": epoch, "step": epoch * 600, "best_val_loss": best * math.log(2),
-                             "finished": epoch >= epochs},
-                "train_config": {"epochs": epochs},
-                "updated": updated,
-            })
+            return ProfileMeta.from_json(
+                "stub",
+                {
+                    "format_version": 1,
+                    "vocab": [chr(32 + i) for i in range(65)],
+                    "files": {},
+                    "model": {
+                        "vocab_size": 65,
+                        "hidden": hidden,
+                        "layers": layers,
+                        "dropout": 0.1,
+                        "input": "embedding",
+                        "embedding_dim": 64,
+                    },
+                    "corpus": {"paths": [f"/data/{corpus}"]},
+                    "progress": {
+                        "epoch": epoch,
+                        "step": epoch * 600,
+                        "best_val_loss": best * math.log(2),
+                        "finished": epoch >= epochs,
+                    },
+                    "train_config": {"epochs": epochs},
+                    "updated": updated,
+                },
+            )
 
         return [
             ProfileInfo("prose", meta("prose.txt", 256, 2, 3, 20, 1.912, "2026-11-28T14:05:00+00:00"), None),
-            ProfileInfo("shakespeare", meta("tinyshakespeare.txt", 512, 3, 20, 20, 1.488, "2026-11-27T09:30:00+00:00"),
-                        None),
+            ProfileInfo(
+                "shakespeare", meta("tinyshakespeare.txt", 512, 3, 20, 20, 1.488, "2026-11-27T09:30:00+00:00"), None
+            ),
             ProfileInfo("broken", None, "meta.json is not valid JSON"),
         ]
 

@@ -7,8 +7,10 @@ from pathlib import Path
 
 from lstmtui.core.config import TrainConfig
 
-WORDS = ("the cat sat on a mat while the dog ran to the old red barn and a bird sang in the "
-         "tall green tree as rain fell on the quiet town by the river").split()
+WORDS = (
+    "the cat sat on a mat while the dog ran to the old red barn and a bird sang in the "
+    "tall green tree as rain fell on the quiet town by the river"
+).split()
 
 
 def write_corpus(path: Path, size: int = 20_000, seed: int = 7) -> Path:
@@ -25,8 +27,19 @@ def write_corpus(path: Path, size: int = 20_000, seed: int = 7) -> Path:
 
 def tiny_config(**overrides) -> TrainConfig:
     """hidden 32, 1 layer, seq 32, batch 8: trains in seconds; 1 thread so parallel tests do not fight."""
-    values = dict(hidden=32, layers=1, seq_len=32, batch=8, epochs=3, eval_every=20, sample_every=20,
-                  sample_length=40, threads=1, warmup_steps=5, save_every_min=5.0)
+    values = dict(
+        hidden=32,
+        layers=1,
+        seq_len=32,
+        batch=8,
+        epochs=3,
+        eval_every=20,
+        sample_every=20,
+        sample_length=40,
+        threads=1,
+        warmup_steps=5,
+        save_every_min=5.0,
+    )
     values.update(overrides)
     return TrainConfig(**values).validate()
 

@@ -14,8 +14,18 @@ from lstmtui.tui.widgets.status import TrainingStats, render_status
 
 
 def step(n: int) -> StepEvent:
-    return StepEvent(step=n, epoch=0, epoch_step=n, steps_per_epoch=100, total_steps=1000, loss=2.0 - n / 1000,
-                     lr=1e-3, chars_per_s=1000.0, elapsed_s=n / 10, eta_s=10.0)
+    return StepEvent(
+        step=n,
+        epoch=0,
+        epoch_step=n,
+        steps_per_epoch=100,
+        total_steps=1000,
+        loss=2.0 - n / 1000,
+        lr=1e-3,
+        chars_per_s=1000.0,
+        elapsed_s=n / 10,
+        eta_s=10.0,
+    )
 
 
 class FakeClock:
@@ -75,8 +85,16 @@ def test_chart_fits_any_size_and_handles_flat_or_empty_data():
 
 
 def test_status_shows_state_progress_and_errors():
-    stats = TrainingStats(state="failed", epoch=1, epochs=4, epoch_step=5, steps_per_epoch=10, step=15,
-                          total_steps=40, error="corpus too short")
+    stats = TrainingStats(
+        state="failed",
+        epoch=1,
+        epochs=4,
+        epoch_step=5,
+        steps_per_epoch=10,
+        step=15,
+        total_steps=40,
+        error="corpus too short",
+    )
     text = render_status(stats).plain
     assert "failed" in text and "epoch 2/4" in text and "corpus too short" in text
 
@@ -125,3 +143,51 @@ def test_the_settings_form_plans_its_time_budget():
     # a budget already set before the form opened still gets planned
     planned = TrainConfig(time_budget_s=120.0)
     assert form_overrides(planned, planned) == {"time_budget_s": 120.0}
+
+
+def test_run_view_turns_events_into_new_stats_values():
+    from lstmtui.core.events import CheckpointEvent, FailedEvent
+    from lstmtui.tui import run_view
+
+    start = TrainingStats(state="starting")
+    s = run_view.with_event(start, PrepareEvent(stage="encoding", done=1, total=4))
+    s = run_view.with_event(s, StateEvent(state="training"))
+    s = run_view.with_step(s, step(250))
+    s = run_view.with_event(
+        s, EvalEvent(step=250, epoch=2, val_loss=1.5, val_bpc=2.1, best_val_loss=1.4, elapsed_s=25.0)
+    )
+    s = run_view.with_event(s, CheckpointEvent(step=250, epoch=2, reason="best", profile="p", path="/p", seconds=0.1))
+    assert start.state == "starting" and start.step == 0, "values are replaced, never changed"
+    assert (s.prepare, s.state, s.step, s.epochs, s.val_bpc) == ("encoding 25%", "training", 250, 10, 2.1)
+    assert s.best_bpc == 1.4 / math.log(2) and s.saved == "step 250 (best)"
+    failed = run_view.with_event(s, FailedEvent(message="diverged"))
+    assert (failed.state, failed.error) == ("failed", "diverged")
+    assert run_view.stopped(s).state == "stopped" and run_view.stopped(failed).state == "failed"
+
+
+def test_run_view_reads_a_snapshot_of_a_run_it_attaches_to():
+    from lstmtui.core.config import TrainConfig
+    from lstmtui.core.runhost import LossHistory, LossPoint, RunSnapshot
+    from lstmtui.tui import run_view
+
+    snap = RunSnapshot(
+        name="prose",
+        state="paused",
+        detail="",
+        config=TrainConfig(epochs=7),
+        parameters=215_627,
+        device="cpu (2 threads)",
+        precision="fp32",
+        history=LossHistory((LossPoint(1, 2.0, 0.1),), ()),
+        last_step=step(40),
+        last_eval=None,
+        last_checkpoint=None,
+        prepare=None,
+        samples=(),
+        best_val_loss=1.2,
+        paused=True,
+        result=None,
+    )
+    s = run_view.with_snapshot(TrainingStats(), snap)
+    assert (s.profile, s.state, s.step, s.params, s.device) == ("prose", "paused", 40, 215_627, "cpu (2 threads)")
+    assert s.best_bpc == 1.2 / math.log(2)

@@ -137,8 +137,11 @@ def generate(post: Post, job: GenerationJob) -> None:
         reason = _stream(post, job, gen, lambda: worker.is_cancelled or job.stop.is_set())
         post(GenerationEnded(job.run, reason, memorised=_copied_share(job), can_continue=True))
     except Exception as exc:  # a generation failure is shown, the app goes on
-        post(GenerationEnded(job.run, "failed", str(exc) or type(exc).__name__,
-                             can_continue=job.state.generator is not None))
+        post(
+            GenerationEnded(
+                job.run, "failed", str(exc) or type(exc).__name__, can_continue=job.state.generator is not None
+            )
+        )
     finally:
         from lstmtui.core.heap import release_free_heap
 
@@ -199,5 +202,5 @@ def _post_text(post: Post, job: GenerationJob, buf: list[str]) -> None:
 def _copied_share(job: GenerationJob) -> float | None:
     """Share of everything generated since the seed that is copied verbatim from the corpus."""
     index = job.source.memorisation_index()
-    generated = job.state.context[len(job.state.seed):]
+    generated = job.state.context[len(job.state.seed) :]
     return index.share(generated, job.state.seed) if index is not None and generated else None

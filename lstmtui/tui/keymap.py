@@ -92,7 +92,7 @@ def _check(binding_id: str, value: object, known: frozenset[str]) -> str | None:
         return f"{binding_id}: give a key as a string, or a list of strings"
     bad = [v for v in values if not _KEY.match(v)]
     if bad:
-        return f"{binding_id}: {bad[0]!r} is not a key (examples: \"p\", \"ctrl+o\", \"f2\", \"question_mark\")"
+        return f'{binding_id}: {bad[0]!r} is not a key (examples: "p", "ctrl+o", "f2", "question_mark")'
     if keys.by_id(binding_id).priority and any(keys.is_printable(v) for v in values):
         # a priority binding acts before a text field sees the key: a typed letter would run it
         return f"{binding_id}: works even while typing, so it needs a key that types nothing (ctrl+..., f1...)"

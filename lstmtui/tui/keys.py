@@ -20,39 +20,52 @@ from textual.keys import key_to_character
 Keymap = Mapping[str, str]  # binding id -> Textual key string ("ctrl+o,f2"), as App.set_keymap takes it
 
 
-def _key(key: str, action: str, label: str, does: str, id: str, *, show: bool = True, display: str | None = None,
-         priority: bool = False) -> Binding:
+def _key(
+    key: str,
+    action: str,
+    label: str,
+    does: str,
+    id: str,
+    *,
+    show: bool = True,
+    display: str | None = None,
+    priority: bool = False,
+) -> Binding:
     """A Binding whose ``tooltip`` says what the key does in full (the help screen and palette text)."""
     return Binding(key, action, label, show=show, key_display=display, priority=priority, tooltip=does, id=id)
 
 
 # Bound on the App: they work on every screen that does not bind the key itself.
 APP: tuple[Binding, ...] = (
-    _key("p", "app.pause", "pause/resume", "pause / resume training (train further when stopped)", "pause",
-         show=False),
+    _key("p", "app.pause", "pause/resume", "pause / resume training (train further when stopped)", "pause", show=False),
     _key("x", "app.stop_training", "stop", "stop training (saves the profile)", "stop-training", show=False),
     _key("s", "app.save", "save", "save the profile now", "save", show=False),
     _key("n", "app.new_run", "new run", "new training run (settings form)", "new-run", show=False),
     _key("o,f2", "app.profiles", "profiles", "profiles: open, rename, delete", "profiles", show=False),
     _key("1", "app.focus_panel('training')", "training", "focus the training panel", "focus-training", show=False),
     _key("2", "app.focus_panel('samples')", "samples", "focus the samples", "focus-samples", show=False),
-    _key("3", "app.focus_panel('generation')", "generation", "focus the generation panel", "focus-generation",
-         show=False),
-    _key("ctrl+p", "app.command_palette", "palette", "command palette (every action)", "command-palette",
-         show=False, priority=True),
+    _key(
+        "3", "app.focus_panel('generation')", "generation", "focus the generation panel", "focus-generation", show=False
+    ),
+    _key(
+        "ctrl+p",
+        "app.command_palette",
+        "palette",
+        "command palette (every action)",
+        "command-palette",
+        show=False,
+        priority=True,
+    ),
     _key("q", "app.quit", "quit", "quit (saves; asks while training)", "quit"),
-    _key("ctrl+q", "app.quit", "quit", "quit (saves; asks while training)", "quit-anywhere", show=False,
-         priority=True),
+    _key("ctrl+q", "app.quit", "quit", "quit (saves; asks while training)", "quit-anywhere", show=False, priority=True),
     _key("question_mark,f1", "app.help", "help", "show every key", "help", display="?"),
-    _key("ctrl+c", "app.quit_now", "save & quit", "save and quit at once", "save-and-quit", show=False,
-         priority=True),
+    _key("ctrl+c", "app.quit_now", "save & quit", "save and quit at once", "save-and-quit", show=False, priority=True),
 )
 
 # Bound on the main screen, replacing Textual's own Screen bindings of the same keys.
 MAIN_SCREEN: tuple[Binding, ...] = (
     _key("tab", "app.focus_next", "next", "move the focus between panels", "next-panel", show=False),
-    _key("shift+tab", "app.focus_previous", "previous", "move the focus between panels", "previous-panel",
-         show=False),
+    _key("shift+tab", "app.focus_previous", "previous", "move the focus between panels", "previous-panel", show=False),
 )
 
 # The training panel shows these App keys in the footer while it has the focus.
@@ -79,17 +92,14 @@ GENERATION: tuple[Binding, ...] = (
 )
 
 # Bound on the seed box.
-SEED: tuple[Binding, ...] = (
-    _key("enter", "submit", "generate", "generate from the seed (fresh weights)", "generate"),
-)
+SEED: tuple[Binding, ...] = (_key("enter", "submit", "generate", "generate from the seed (fresh weights)", "generate"),)
 
 # Bound on the samples log, replacing the scroll bindings it inherits.
 SAMPLES: tuple[Binding, ...] = (
     _key("up", "scroll_up", "up", "scroll the samples", "samples-up", show=False, display="↑"),
     _key("down", "scroll_down", "down", "scroll the samples", "samples-down", show=False, display="↓"),
     _key("pageup", "page_up", "page up", "scroll the samples", "samples-page-up", show=False, display="pgup"),
-    _key("pagedown", "page_down", "page down", "scroll the samples", "samples-page-down", show=False,
-         display="pgdn"),
+    _key("pagedown", "page_down", "page down", "scroll the samples", "samples-page-down", show=False, display="pgdn"),
 )
 
 PROFILES: tuple[Binding, ...] = (
@@ -232,8 +242,18 @@ def palette_entries(keymap: Keymap) -> list[PaletteEntry]:
     return entries
 
 
-_KEY_NAMES = {"space": "space", "escape": "esc", "enter": "enter", "delete": "del", "pageup": "pgup",
-              "pagedown": "pgdn", "up": "↑", "down": "↓", "left": "←", "right": "→"}
+_KEY_NAMES = {
+    "space": "space",
+    "escape": "esc",
+    "enter": "enter",
+    "delete": "del",
+    "pageup": "pgup",
+    "pagedown": "pgdn",
+    "up": "↑",
+    "down": "↓",
+    "left": "←",
+    "right": "→",
+}
 
 
 def _format_key(key: str) -> str:

@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from lstmtui.core.config import TrainConfig
     from lstmtui.core.corpus import CleaningOptions
 
-DEFAULT_FPS = 30  # plenty for 10 metric updates a second; lower it for slow links
+DEFAULT_FPS = 30  # plenty for the update rates in tui/messages.py; lower it for slow links
 
 
 def set_fps(fps: float | None) -> None:
@@ -52,10 +52,17 @@ def launch(args: argparse.Namespace, config: TrainConfig, cleaning: CleaningOpti
 
     from lstmtui.tui.app import AppOptions, LstmtuiApp
 
-    app = LstmtuiApp(AppOptions(
-        corpus_paths=corpus, config=config, cleaning=cleaning, profile=profile, home=home,
-        overrides=overrides, start_training=start,
-    ))
+    app = LstmtuiApp(
+        AppOptions(
+            corpus_paths=corpus,
+            config=config,
+            cleaning=cleaning,
+            profile=profile,
+            home=home,
+            overrides=overrides,
+            start_training=start,
+        )
+    )
     from lstmtui.tui import signals
 
     signals.install(app)

@@ -71,8 +71,14 @@ class GeneratedText(Message):
 class GenerationEnded(Message):
     """The generation worker stopped: finished its length, was stopped, or failed."""
 
-    def __init__(self, run: int, reason: str, error: str | None = None, memorised: float | None = None,
-                 can_continue: bool = False) -> None:
+    def __init__(
+        self,
+        run: int,
+        reason: str,
+        error: str | None = None,
+        memorised: float | None = None,
+        can_continue: bool = False,
+    ) -> None:
         super().__init__()
         self.run = run
         self.reason = reason

@@ -38,8 +38,9 @@ STOP_GRACE_S = 15.0  # how long quitting waits for the run's final save
 class Coalescer:
     """Batches a run's events into TrainingUpdate messages: one per interval, rare events at once."""
 
-    def __init__(self, post: Post, run: int = 0, interval: float = METRIC_INTERVAL_S,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, post: Post, run: int = 0, interval: float = METRIC_INTERVAL_S, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.post = post
         self.run = run
         self.interval = interval
@@ -106,9 +107,14 @@ class RunRequest:
         from lstmtui.core.runhost import RunHost
         from lstmtui.core.training import TrainingSession
 
-        session = TrainingSession(list(self.corpus_paths) or None, self.config, profile=self.profile,
-                                  store=ProfileStore(self.home), cleaning=self.cleaning,
-                                  overrides=dict(self.overrides))
+        session = TrainingSession(
+            list(self.corpus_paths) or None,
+            self.config,
+            profile=self.profile,
+            store=ProfileStore(self.home),
+            cleaning=self.cleaning,
+            overrides=dict(self.overrides),
+        )
         return RunHost(session)
 
 

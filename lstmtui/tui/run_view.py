@@ -25,6 +25,7 @@ from lstmtui.core.events import (
 from lstmtui.tui.widgets.status import TrainingStats
 
 if TYPE_CHECKING:
+    from lstmtui.core.profiles import ProfileMeta
     from lstmtui.core.runhost import RunSnapshot
 
 LN2 = math.log(2)
@@ -35,9 +36,18 @@ def with_step(s: TrainingStats, step: StepEvent) -> TrainingStats:
     """The stats after a step's metrics."""
     epochs = max(1, round(step.total_steps / step.steps_per_epoch)) if step.steps_per_epoch else s.epochs
     return replace(
-        s, step=step.step, epoch=step.epoch, epoch_step=step.epoch_step, steps_per_epoch=step.steps_per_epoch,
-        total_steps=step.total_steps, loss=step.loss, lr=step.lr, chars_per_s=step.chars_per_s,
-        elapsed_s=step.elapsed_s, eta_s=step.eta_s, epochs=epochs,
+        s,
+        step=step.step,
+        epoch=step.epoch,
+        epoch_step=step.epoch_step,
+        steps_per_epoch=step.steps_per_epoch,
+        total_steps=step.total_steps,
+        loss=step.loss,
+        lr=step.lr,
+        chars_per_s=step.chars_per_s,
+        elapsed_s=step.elapsed_s,
+        eta_s=step.eta_s,
+        epochs=epochs,
     )
 
 
@@ -89,8 +99,9 @@ def with_event(s: TrainingStats, event: Event) -> TrainingStats:
 
 def with_facts(s: TrainingStats, snap: RunSnapshot) -> TrainingStats:
     """The model's facts from a snapshot: the device it trains on and its size."""
-    return replace(s, device=snap.device or s.device, params=snap.parameters or s.params,
-                   profile=snap.name or s.profile)
+    return replace(
+        s, device=snap.device or s.device, params=snap.parameters or s.params, profile=snap.name or s.profile
+    )
 
 
 def with_snapshot(s: TrainingStats, snap: RunSnapshot) -> TrainingStats:
@@ -119,46 +130,34 @@ def stopped(s: TrainingStats) -> TrainingStats:
 # ----- a saved profile (its metadata) -----
 
 
-def from_meta(name: str, meta: Mapping) -> TrainingStats:
+def from_meta(name: str, meta: ProfileMeta) -> TrainingStats:
     """The status of a saved profile: its progress, its best and last validation, when it was saved."""
-    progress = meta.get("progress") or {}
-    train_config = meta.get("train_config") or {}
-    best = progress.get("best_val_loss")
-    val = (meta.get("history") or {}).get("val") or []
+    progress = meta.progress
+    best = progress.best_val_loss
+    val = meta.history.val
     return TrainingStats(
-        profile=name, state="idle",
-        step=int(progress.get("step") or 0),
-        epoch=int(progress.get("epoch") or 0),
-        epochs=int(train_config.get("epochs") or 0),
-        epoch_step=int(progress.get("epoch_step") or 0),
-        elapsed_s=float(progress.get("elapsed_s") or 0.0),
-        best_bpc=best / LN2 if isinstance(best, (int, float)) and math.isfinite(best) else math.nan,
-        val_bpc=val[-1][2] if val and len(val[-1]) > 2 else math.nan,
-        saved=f"{meta.get('updated', '')}"[:19].replace("T", " "),
-        params=_parameters(meta),
+        profile=name,
+        state="idle",
+        step=progress.step,
+        epoch=progress.epoch,
+        epochs=meta.train_config.epochs if meta.train_config is not None else 0,
+        epoch_step=progress.epoch_step,
+        elapsed_s=progress.elapsed_s,
+        best_bpc=best / LN2 if best is not None else math.nan,
+        val_bpc=val[-1].bpc if val else math.nan,
+        saved=(meta.updated or "")[:19].replace("T", " "),
+        params=meta.model.parameter_count(),
     )
 
 
-def _parameters(meta: Mapping) -> int:
-    try:
-        from lstmtui.core.config import ModelConfig
-
-        return ModelConfig.from_dict(meta["model"]).parameter_count()
-    except Exception:  # the count is decoration: an odd model section must not hide the profile
-        return 0
-
-
-def history_from_meta(meta: Mapping) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
+def history_from_meta(meta: ProfileMeta) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
     """A saved profile's training and validation losses as (step, nats) points."""
-    history = meta.get("history") or {}
-    train = [(int(p[0]), float(p[1])) for p in history.get("train") or [] if len(p) >= 2]
-    val = [(int(p[0]), float(p[1])) for p in history.get("val") or [] if len(p) >= 2]
-    return train, val
+    history = meta.history
+    return [(p.step, p.loss) for p in history.train], [(p.step, p.loss) for p in history.val]
 
 
-def finished_in_meta(meta: Mapping) -> tuple[bool, int, int]:
+def finished_in_meta(meta: ProfileMeta) -> tuple[bool, int, int]:
     """Whether a saved profile finished its run, with its epoch and planned epochs."""
-    progress = meta.get("progress") or {}
-    epochs = int((meta.get("train_config") or {}).get("epochs") or 0)
-    epoch = int(progress.get("epoch") or 0)
-    return bool(progress.get("finished")) or (epochs > 0 and epoch >= epochs), epoch, epochs
+    epochs = meta.train_config.epochs if meta.train_config is not None else 0
+    epoch = meta.progress.epoch
+    return meta.progress.finished or (epochs > 0 and epoch >= epochs), epoch, epochs

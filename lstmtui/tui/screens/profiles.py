@@ -52,7 +52,7 @@ class ProfilesScreen(Screen[str | None]):
             m = info.meta
             try:
                 row = (corpus_label(m), parameters_label(m), epochs_label(m), bpc_label(m), time_label(m.updated))
-            except Exception as exc:  # noqa: BLE001 - one odd profile must not hide the others
+            except Exception as exc:  # one odd profile must not hide the others
                 row = (f"unreadable: {exc}", "", "", "", "")
             table.add_row(name, *row, key=info.name)
         note = "enter open · r rename · d delete · esc back" if infos else "no profiles yet: train one with n"

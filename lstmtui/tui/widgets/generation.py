@@ -173,8 +173,13 @@ class GenerationPanel(Vertical):
             self.start_text(seed)
         self.set_status("generating")
         job = GenerationJob(self.gen_run, seed, self.settings, self.source, self._gen_state, self._stop_event)
-        self.gen_worker = self.run_worker(lambda: generate(self.post_message, job), name="generation",
-                                      group="generation", thread=True, exit_on_error=False)
+        self.gen_worker = self.run_worker(
+            lambda: generate(self.post_message, job),
+            name="generation",
+            group="generation",
+            thread=True,
+            exit_on_error=False,
+        )
 
     def _request(self, seed: str | None) -> None:
         self._queued = (seed,)
@@ -241,8 +246,7 @@ class GenerationPanel(Vertical):
         """Make top-k smaller or larger (and select the top-k method)."""
         st = self.settings
         i = min(range(len(TOP_K_STEPS)), key=lambda j: abs(TOP_K_STEPS[j] - st.top_k))
-        self.settings = replace(st, top_k=TOP_K_STEPS[min(len(TOP_K_STEPS) - 1, max(0, i + direction))],
-                                method="top-k")
+        self.settings = replace(st, top_k=TOP_K_STEPS[min(len(TOP_K_STEPS) - 1, max(0, i + direction))], method="top-k")
 
     def action_top_p(self, delta: float) -> None:
         """Change top-p by delta (and select the top-p method)."""

@@ -19,13 +19,15 @@ class SamplesLog(RichLog):
     """
 
     def __init__(self, **kwargs: str) -> None:
-        super().__init__(max_lines=MAX_LINES, min_width=10, wrap=True, markup=False, highlight=False,
-                         auto_scroll=True, **kwargs)
+        super().__init__(
+            max_lines=MAX_LINES, min_width=10, wrap=True, markup=False, highlight=False, auto_scroll=True, **kwargs
+        )
         self.count = 0
         self.last_step = -1  # the newest sample's step: a snapshot's samples up to it are already shown
 
-    def add_sample(self, epoch: int, step: int, temperature: float, prime: str, text: str,
-                   memorised: float | None = None) -> None:
+    def add_sample(
+        self, epoch: int, step: int, temperature: float, prime: str, text: str, memorised: float | None = None
+    ) -> None:
         """Append one sample under a dim label line, then the share copied from the corpus if known."""
         self.count += 1
         self.last_step = max(self.last_step, step)

@@ -8,7 +8,6 @@ Type checkers read the names from ``__init__.pyi``.
 from __future__ import annotations
 
 import importlib
-from typing import Any
 
 __version__ = "0.1.0"
 
@@ -40,7 +39,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     """The API's names, imported from lstmtui.api on first use."""
     if name not in __all__:
         raise AttributeError(f"module 'lstmtui' has no attribute {name!r}")

@@ -286,6 +286,23 @@ def test_leaving_a_run_early_stops_it_at_a_step_and_saves(trained):
     assert saved["fox-run"].steps == result.steps
 
 
+def test_a_run_pauses_resumes_and_stops_when_left_while_paused(trained):
+    states: list[str] = []
+    with lstmtui.Run(trained.corpus, "fox-pause", home=trained.home, epochs=50, eval_every=0, **TINY) as run:
+        for event in run.events():
+            if isinstance(event, lstmtui.StateEvent):
+                states.append(event.state)
+                if event.state == "paused":
+                    if states.count("paused") == 2:
+                        break  # leave while paused: the run stops and saves
+                    run.resume()
+            elif isinstance(event, lstmtui.StepEvent) and event.step in (3, 6):
+                run.pause()
+    result = run.wait()
+    assert result.reason == "stopped" and result.steps >= 6
+    assert states.count("paused") == 2 and "training" in states[states.index("paused") :]
+
+
 def test_a_failed_run_raises_a_training_error(tmp_path):
     with pytest.raises(lstmtui.TrainingError, match="missing.txt") as caught:
         lstmtui.train(tmp_path / "missing.txt", "nothing", home=tmp_path, **TINY)

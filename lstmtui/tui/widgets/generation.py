@@ -112,7 +112,7 @@ class GenerationPanel(Vertical):
         line.append(f" · {self.status}", style=style)
         if self.memorised is not None:
             line.append(f" · copied {self.memorised:.0%}")
-        # One line of fixed height: no layout pass (it was most of a settings key's cost while training).
+        # One line of fixed height: no layout pass, which would be most of a settings key's cost while training.
         self.query_one("#gen-settings", Static).update(line, layout=False)
 
     def start_text(self, seed: str) -> None:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import json
 import os
 import re
@@ -239,6 +238,8 @@ class NameLock:
 
     def acquire(self) -> bool:
         """Take the lock without waiting; False when another process holds it."""
+        import fcntl  # POSIX only, like the Unix sockets this serves
+
         for _ in range(10):  # the file may be removed by a cleaner between open and flock: open it again
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
             try:
@@ -248,11 +249,7 @@ class NameLock:
                 if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                     return False
                 raise
-            try:
-                same = os.stat(self.path, follow_symlinks=False).st_ino == os.fstat(fd).st_ino
-            except FileNotFoundError:
-                same = False
-            if same:
+            if self._is_file(fd):
                 self._fd = fd
                 return True
             os.close(fd)
@@ -265,10 +262,11 @@ class NameLock:
 
     def same_file(self) -> bool:
         """Whether the lock file at the path is still the one held (a removed directory takes it away)."""
-        if self._fd is None:
-            return False
+        return self._fd is not None and self._is_file(self._fd)
+
+    def _is_file(self, fd: int) -> bool:
         try:
-            return os.stat(self.path, follow_symlinks=False).st_ino == os.fstat(self._fd).st_ino
+            return os.stat(self.path, follow_symlinks=False).st_ino == os.fstat(fd).st_ino
         except OSError:
             return False
 
@@ -277,7 +275,7 @@ class NameLock:
         fd, self._fd = self._fd, None
         if fd is None:
             return
-        if remove:
+        if remove and self._is_file(fd):  # never a newer holder's file that replaced ours
             with contextlib.suppress(OSError):
                 os.unlink(self.path)
         os.close(fd)

@@ -1,19 +1,16 @@
 """glibc heap settings for training, and giving freed heap pages back to the OS; no-ops elsewhere.
 
 PyTorch's CPU allocator has no cache: every training step mallocs and frees its activation and
-gradient buffers (33 MB each for the default model). glibc serves blocks that large with a fresh
+gradient buffers (tens of MB for the default model). glibc serves blocks that large with a fresh
 mmap and returns them to the OS on free, so each step page-faults its whole working set in again.
 Keeping large blocks in the heap and not trimming its top lets every step reuse the last step's
-pages: `scripts/measure_heap.py` (2x256, batch 64 x seq 128, alternating fresh processes) measured
-15,757 against 11,802 chars/s (1.34x) and 1,756 against 78,258 minor faults per step. The cost is
-that freed memory stays resident until a trim, so the app trims when a run or a generation ends
-(release_free_heap).
+pages (docs/performance.md has the measurements). The cost is that freed memory stays resident
+until a trim, so the app trims when a run or a generation ends (release_free_heap).
 
 Keeping only works in glibc's main heap: a thread's own arena lives in 64 MB heaps that are unmapped
-as soon as they are empty, so training in a worker thread (as the TUI does) still faulted about
-half as often as with the defaults and ran no faster. One arena for the process puts every thread
-on the main heap; that must be set before worker threads first allocate, so importing lstmtui.core
-does it.
+as soon as they are empty, so training in a worker thread (as the TUI does) would gain little. One
+arena for the process puts every thread on the main heap; that must be set before worker threads
+first allocate, so importing lstmtui.core does it.
 """
 
 from __future__ import annotations

@@ -235,3 +235,41 @@ def test_too_small_terminal_shows_a_notice_and_survives_rapid_resizes():
             await pilot.press("q")
 
     asyncio.run(run())
+
+
+def test_the_follower_resubscribes_from_a_snapshot_when_the_host_drops_it(corpus):
+    """A client that fell behind by a whole queue is dropped by the host; it re-subscribes and re-reads a snapshot."""
+    import time
+
+    from lstmtui.core.runhost import RunHost
+    from lstmtui.core.training import TrainingSession
+    from lstmtui.tui.messages import RunAttached, TrainingUpdate
+    from lstmtui.tui.run_client import Coalescer, follow_once
+
+    session = TrainingSession([str(corpus)], tiny_config(epochs=50, eval_every=0), profile="drop", store=ProfileStore())
+    host = RunHost(session)
+    sub = host.subscribe(maxsize=3)
+    host.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not sub.dropped and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert sub.dropped
+        posted: list = []
+        coalescer = Coalescer(posted.append, run=7)
+        new = follow_once(posted.append, host, sub, coalescer, 7)
+        assert new is not sub and not new.closed
+        attached = [m for m in posted if isinstance(m, RunAttached)]
+        assert len(attached) == 1 and attached[0].run == 7 and attached[0].host is host
+        assert attached[0].snapshot.name == "drop"
+        step = attached[0].snapshot.last_step.step if attached[0].snapshot.last_step else 0
+
+        def newer_step() -> bool:
+            return any(isinstance(m, TrainingUpdate) and m.step is not None and m.step.step > step for m in posted)
+
+        while time.monotonic() < deadline and not newer_step():
+            new = follow_once(posted.append, host, new, coalescer, 7)
+        assert newer_step(), "the new subscription goes on from the snapshot"
+    finally:
+        host.stop()
+        host.join(30)

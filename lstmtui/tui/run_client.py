@@ -181,7 +181,7 @@ def follow_run(post: Post, link: RunLink, request: RunRequest) -> None:
     post(RunAttached(request.run, host, host.snapshot()))
     coalescer = Coalescer(post, request.run)
     while not worker.is_cancelled:
-        sub = _follow_once(post, host, sub, coalescer, request.run)
+        sub = follow_once(post, host, sub, coalescer, request.run)
         if sub.closed:
             break
     coalescer.flush()
@@ -192,7 +192,7 @@ def follow_run(post: Post, link: RunLink, request: RunRequest) -> None:
     release_free_heap()
 
 
-def _follow_once(post: Post, host: RunHost, sub: Subscription, coalescer: Coalescer, run: int) -> Subscription:
+def follow_once(post: Post, host: RunHost, sub: Subscription, coalescer: Coalescer, run: int) -> Subscription:
     """Wait a moment for events, hand them to the coalescer; re-subscribe when the host dropped us."""
     event = sub.get(timeout=POLL_S)
     events = [event, *sub.drain()] if event is not None else []

@@ -19,7 +19,7 @@ from lstmtui.core.device import describe, pick_device, set_threads
 from lstmtui.core.errors import ProfileError
 from lstmtui.core.heap import keep_step_buffers
 from lstmtui.core.model import CharLSTM
-from lstmtui.core.profiles import ProfileMeta
+from lstmtui.core.profiles import ProfileMeta, ProfileStore
 from lstmtui.core.training import profile_io, resolve
 from lstmtui.core.training.profile_io import Tensors
 from lstmtui.core.training.progress import LossLog, Progress
@@ -35,7 +35,7 @@ class Request:
     config: TrainConfig
     overrides: dict[str, object]
     profile: str | None
-    store: object | None  # a ProfileStore
+    store: ProfileStore | None
     cleaning: CleaningOptions | None
     extend_vocab: bool
     corpus: Corpus | None  # already loaded (benchmarks), else read from corpus_paths

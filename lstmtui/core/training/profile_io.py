@@ -12,7 +12,7 @@ from lstmtui.core.config import ModelConfig, TrainConfig
 from lstmtui.core.corpus import CleaningOptions
 from lstmtui.core.errors import LstmtuiError, ProfileError
 from lstmtui.core.model import CharLSTM
-from lstmtui.core.profiles import CorpusProvenance, ProfileMeta, SamplingDefaults
+from lstmtui.core.profiles import CorpusProvenance, ProfileMeta, ProfileStore, SamplingDefaults
 from lstmtui.core.profiles import Progress as SavedProgress
 from lstmtui.core.profiles.jsonfields import JsonObject
 from lstmtui.core.profiles.parts import read_corpus
@@ -23,7 +23,7 @@ Hidden = tuple[torch.Tensor, torch.Tensor]
 Tensors = dict[str, torch.Tensor]
 
 
-def open_profile(store, name: str, stack: ExitStack) -> ProfileMeta | None:
+def open_profile(store: ProfileStore, name: str, stack: ExitStack) -> ProfileMeta | None:
     """Lock the profile for this session (released when ``stack`` closes); its metadata, or None if new."""
     stack.enter_context(store.lock(name))
     return store.load_meta(name) if store.exists(name) else None
@@ -45,7 +45,7 @@ def saved_corpus_sha(meta: ProfileMeta) -> str | None:
     return meta.corpus.sha256 if meta.corpus is not None else None
 
 
-def restore_weights(model: CharLSTM, store, name: str, saved_vocab_size: int) -> None:
+def restore_weights(model: CharLSTM, store: ProfileStore, name: str, saved_vocab_size: int) -> None:
     """Load the profile's latest weights; with a grown vocabulary, old rows and columns keep their values."""
     latest = store.load_tensors(name, "latest")
     if saved_vocab_size == model.config.vocab_size:
@@ -64,7 +64,7 @@ def restore_weights(model: CharLSTM, store, name: str, saved_vocab_size: int) ->
 
 
 def restore_training_state(
-    store,
+    store: ProfileStore,
     name: str,
     meta: ProfileMeta,
     optimizer: torch.optim.Optimizer,
@@ -97,7 +97,7 @@ def restore_training_state(
     return hidden, best
 
 
-def saved_weights(store, name: str) -> Tensors | None:
+def saved_weights(store: ProfileStore, name: str) -> Tensors | None:
     """The profile's latest saved weights, or None when there are none to read."""
     try:
         return store.load_tensors(name, "latest")

@@ -33,7 +33,7 @@ from lstmtui.core.events import (
 )
 from lstmtui.core.memorisation import MemorisationIndex
 from lstmtui.core.model import CharLSTM
-from lstmtui.core.profiles import CorpusProvenance, ProfileMeta, TrainPoint, ValPoint
+from lstmtui.core.profiles import CorpusProvenance, ProfileMeta, ProfileStore, TrainPoint, ValPoint
 from lstmtui.core.training import profile_io, resolve
 from lstmtui.core.training.commands import Command, Commands
 from lstmtui.core.training.evaluation import training_sample
@@ -58,7 +58,7 @@ class TrainingSession:
         config: TrainConfig | None = None,
         *,
         profile: str | None = None,
-        store=None,
+        store: ProfileStore | None = None,
         cleaning: CleaningOptions | None = None,
         extend_vocab: bool = False,
         corpus: Corpus | None = None,

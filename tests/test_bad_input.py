@@ -30,7 +30,7 @@ from lstmtui.core import checkpoint
 from lstmtui.core.config import ModelConfig
 from lstmtui.core.errors import LstmtuiError
 from lstmtui.core.model import CharLSTM
-from lstmtui.core.profiles import ProfileStore
+from lstmtui.core.profiles import ProfileMeta, ProfileStore
 
 TINY = [
     "--hidden",
@@ -162,7 +162,7 @@ def test_a_single_50_mb_line_trains(tmp_path, capsys):
     )
     assert code == 0, err
     assert "finished (max_steps)" in out
-    assert ProfileStore().load_meta("line")["corpus"]["n_chars"] == path.stat().st_size
+    assert ProfileStore().load_meta("line").corpus.n_chars == path.stat().st_size
 
 
 def test_a_missing_corpus_for_the_app_is_refused_before_it_starts(tmp_path, capsys, monkeypatch):
@@ -319,6 +319,7 @@ def _tiny_profile(store: ProfileStore, name: str) -> Path:
         "corpus": {"paths": [], "sha256": "0" * 64},
         "progress": {"step": 1, "epoch": 0, "epoch_step": 1},
     }
+    meta = ProfileMeta.from_json("test meta", {"format_version": 1, "files": {}, **meta})
     store.save(name, meta, {"best": weights, "latest": weights, "optim": {}, "state": {}})
     return sorted(store.path(name).glob("v*"))[-1] / "meta.json"
 

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from lstmtui.commands import profiles as profiles_command
 from lstmtui.core.config import ModelConfig
 from lstmtui.core.errors import ProfileError
-from lstmtui.core.profiles import ProfileStore
+from lstmtui.core.profiles import ProfileMeta, ProfileStore
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -97,6 +97,7 @@ def saved(tmp_path_factory) -> tuple[ProfileStore, Path, dict]:
         "sampling": {"temperature": 0.8},
         "rng": {"python": [3, [0] * 624 + [624], None]},
     }
+    meta = ProfileMeta.from_json("test meta", {"format_version": 1, "files": {}, **meta})
     vdir = store.save("p", meta, {"best": {"w": torch.ones(3)}, "latest": {"w": torch.zeros(3)}})
     return store, vdir / "meta.json", json.loads((vdir / "meta.json").read_text())
 
@@ -110,9 +111,8 @@ def check_loader(store: ProfileStore, meta_path: Path, raw: bytes) -> None:
         text = str(exc)
         assert text.startswith("profile p") and "\n" not in text
         return
-    config = ModelConfig.from_dict(meta["model"])
-    assert len(meta["vocab"]) == config.vocab_size
-    for group in meta["files"]:
+    assert len(meta.vocab) == meta.model.vocab_size
+    for group in meta.files:
         try:
             store.load_tensors("p", group)
         except ProfileError:
@@ -167,4 +167,4 @@ def test_a_valid_meta_with_any_fields_replaced_or_removed_loads_or_fails_cleanly
 def test_the_unmodified_meta_loads(saved):
     store, meta_path, base = saved
     meta_path.write_text(json.dumps(base))
-    assert store.load_meta("p")["progress"]["step"] == 10
+    assert store.load_meta("p").progress.step == 10

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tarfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -23,14 +24,17 @@ import torch
 from lstmtui.core.config import ModelConfig
 from lstmtui.core.errors import ProfileError, ProfileLockedError
 from lstmtui.core.model import CharLSTM
-from lstmtui.core.profiles import FORMAT_VERSION, ProfileStore, default_home, fileio, validate_name
+from lstmtui.core.profiles import FORMAT_VERSION, ProfileMeta, ProfileStore, default_home, fileio, validate_name
 
 REPO = Path(__file__).resolve().parent.parent
 VOCAB = [chr(c) for c in range(32, 32 + 20)]
 
 
-def make_meta(step: int = 0, **extra) -> dict:
+def make_meta_json(step: int = 0, **extra) -> dict:
+    """A profile's meta.json as a dict, as a short training run writes it."""
     meta = {
+        "format_version": FORMAT_VERSION,
+        "files": {},
         "model": ModelConfig(vocab_size=len(VOCAB), hidden=16, layers=2).to_dict(),
         "vocab": list(VOCAB),
         "train_config": {"epochs": 5},
@@ -50,6 +54,10 @@ def make_meta(step: int = 0, **extra) -> dict:
     }
     meta.update(extra)
     return meta
+
+
+def make_meta(step: int = 0, **extra) -> ProfileMeta:
+    return ProfileMeta.from_json("test meta", make_meta_json(step, **extra))
 
 
 def make_tensors(fill: float = 0.0) -> dict:
@@ -147,10 +155,10 @@ def test_round_trip_keeps_every_tensor_and_the_meta(store):
         "state.safetensors",
     ]
     meta = store.load_meta("tiny")
-    assert meta["format_version"] == FORMAT_VERSION and meta["name"] == "tiny"
-    assert meta["progress"]["step"] == 7 and meta["vocab"] == VOCAB
-    assert meta["history"] == make_meta()["history"]
-    assert isinstance(meta["created"], str) and isinstance(meta["updated"], str)
+    assert meta.format_version == FORMAT_VERSION and meta.name == "tiny"
+    assert meta.progress.step == 7 and list(meta.vocab) == VOCAB
+    assert meta.history == make_meta().history
+    assert isinstance(meta.created, str) and isinstance(meta.updated, str)
     for group, expected in tensors.items():
         loaded = store.load_tensors("tiny", group)
         assert loaded.keys() == expected.keys()
@@ -163,10 +171,10 @@ def test_round_trip_keeps_every_tensor_and_the_meta(store):
 
 def test_saving_again_replaces_the_version_keeps_created_and_carries_missing_groups(store):
     store.save("tiny", make_meta(step=1), make_tensors(1.0))
-    created = store.load_meta("tiny")["created"]
+    created = store.load_meta("tiny").created
     store.save("tiny", make_meta(step=2), {"latest": make_tensors(2.0)["latest"]})
     meta = store.load_meta("tiny")
-    assert meta["progress"]["step"] == 2 and meta["created"] == created
+    assert meta.progress.step == 2 and meta.created == created
     assert [p.name for p in store.path("tiny").iterdir()] == ["v000002"]  # the old version is gone
     assert torch.equal(store.load_tensors("tiny", "latest")["head.bias"], torch.full((len(VOCAB),), 3.0))
     assert torch.equal(store.load_tensors("tiny", "best")["head.bias"], torch.full((len(VOCAB),), 1.0))
@@ -184,9 +192,11 @@ def test_views_shared_and_strided_tensors_are_saved_as_copies(store):
 
 def test_save_refuses_meta_it_could_not_load_again(store):
     with pytest.raises(ProfileError, match="profile tiny: vocabulary has 2 symbols"):
-        store.save("tiny", make_meta(vocab=["a", "b"]), make_tensors())
+        store.save("tiny", replace(make_meta(), vocab=("a", "b")), make_tensors())
+    with pytest.raises(ProfileError, match="profile tiny: 'vocab' holds '\\\\ud800', a lone surrogate"):
+        store.save("tiny", replace(make_meta(), vocab=("\ud800",) + tuple(VOCAB[1:])), make_tensors())
     with pytest.raises(TypeError):
-        store.save("tiny", make_meta(extra=object()), make_tensors())
+        store.save("tiny", replace(make_meta(), optim_groups=({"lr": object()},)), make_tensors())
     assert not store.exists("tiny")
 
 
@@ -344,7 +354,7 @@ def test_list_reports_corrupt_profiles_and_still_lists_the_others(store):
     (store.root / "empty").mkdir()
     infos = store.list()
     assert [i.name for i in infos] == ["a-good", "b-good", "c-bad", "empty"]
-    assert infos[0].meta["name"] == "a-good" and infos[0].error is None
+    assert infos[0].meta.name == "a-good" and infos[0].error is None
     assert infos[2].meta is None and infos[2].error.startswith("profile c-bad: meta.json is not valid JSON")
     assert "no saved version" in infos[3].error
     assert ProfileStore(store.home / "nowhere").list() == []
@@ -379,7 +389,7 @@ def test_a_pickle_in_a_profile_is_never_loaded(store, tmp_path):
     torch.save({"x": _Exploit(marker)}, torch_pickle)
     (vdir / "latest.pt").write_bytes(torch_pickle.read_bytes())
 
-    assert store.load_meta("tiny")["name"] == "tiny"
+    assert store.load_meta("tiny").name == "tiny"
     for group in ("best", "latest", "optim", "state"):
         store.load_tensors("tiny", group)
     with pytest.raises(ProfileError):
@@ -406,7 +416,7 @@ def _saver_child(home: Path, size: int, report_fd: int) -> None:
         # The parent's OpenMP pool does not survive fork(); one thread keeps torch off it.
         torch.set_num_threads(1)
         store = ProfileStore(home)
-        step = store.load_meta("kill")["progress"]["step"]
+        step = store.load_meta("kill").progress.step
         while True:
             step += 1
             tensors = {g: {"w": torch.full((size,), float(step))} for g in ("best", "latest", "optim")}
@@ -422,7 +432,7 @@ def kill_during_saves(store: ProfileStore, kills: int, seed: int) -> tuple[list[
     if not store.exists("kill"):
         store.save("kill", make_meta(step=0), {g: {"w": torch.zeros(size)} for g in ("best", "latest", "optim")})
     rng = random.Random(seed)
-    steps, interrupted = [store.load_meta("kill")["progress"]["step"]], 0
+    steps, interrupted = [store.load_meta("kill").progress.step], 0
     for _ in range(kills):
         read_fd, write_fd = os.pipe()
         pid = os.fork()  # a fork skips the torch import a fresh interpreter would spend seconds on
@@ -443,7 +453,7 @@ def kill_during_saves(store: ProfileStore, kills: int, seed: int) -> tuple[list[
             any(".tmp-" in p.name for p in store.root.iterdir()) or len(list(store.path("kill").iterdir())) > 1
         )
         meta, groups = store.load("kill")
-        step = meta["progress"]["step"]
+        step = meta.progress.step
         assert step >= steps[-1]  # never goes back to an older version
         for group in ("best", "latest", "optim"):
             assert torch.equal(groups[group]["w"], torch.full((size,), float(step))), (group, step)
@@ -468,7 +478,7 @@ def test_a_version_dir_that_never_got_committed_is_ignored(store):
     stale = store.root / f".tiny.tmp-{dead.pid}-deadbeef"
     (stale / "stage").mkdir(parents=True)
     (stale / "stage" / "meta.json").write_text("{half")
-    assert store.load_meta("tiny")["progress"]["step"] == 1
+    assert store.load_meta("tiny").progress.step == 1
     assert [i.name for i in store.list()] == ["tiny"]
     store.save("tiny", make_meta(step=2), {})
     assert not stale.exists()
@@ -495,7 +505,7 @@ def test_disk_full_during_a_save_leaves_the_previous_version_and_no_temp_files(s
     text = str(info.value)
     assert text.startswith("could not save profile tiny: No space left on device")
     assert "previous version is untouched" in text and "\n" not in text
-    assert store.load_meta("tiny")["progress"]["step"] == 1
+    assert store.load_meta("tiny").progress.step == 1
     assert torch.equal(store.load_tensors("tiny", "best")["head.bias"], torch.ones(len(VOCAB)))
     assert sorted(p.name for p in store.root.iterdir()) == ["tiny"]
 
@@ -546,7 +556,7 @@ def test_a_second_process_gets_a_clear_lock_error_and_the_lock_dies_with_its_hol
         child.wait()
     with store.lock("tiny"):  # a killed holder's lock is gone
         store.save("tiny", make_meta(step=3), {})
-    assert store.load_meta("tiny")["progress"]["step"] == 3
+    assert store.load_meta("tiny").progress.step == 3
 
 
 def test_the_lock_is_exclusive_within_one_process_too(store):
@@ -573,7 +583,7 @@ def test_rename_and_remove(store):
     with pytest.raises(ProfileError, match="profile name"):
         store.rename("old", "../new")
     store.rename("old", "new")
-    assert not store.exists("old") and store.load_meta("new")["name"] == "new"
+    assert not store.exists("old") and store.load_meta("new").name == "new"
     assert store.load_tensors("new", "best")
     store.remove("new")
     assert not store.exists("new") and [i.name for i in store.list()] == ["taken"]
@@ -591,14 +601,14 @@ def test_export_import_round_trip_and_name_collisions(store, tmp_path):
     other = ProfileStore(tmp_path / "other-machine")
     assert other.import_(archive) == "tiny"
     meta = other.load_meta("tiny")
-    assert meta["progress"]["step"] == 4 and meta["created"] == store.load_meta("tiny")["created"]
+    assert meta.progress.step == 4 and meta.created == store.load_meta("tiny").created
     for group, expected in tensors.items():
         loaded = other.load_tensors("tiny", group)
         assert all(torch.equal(loaded[k], v) for k, v in expected.items())
     with pytest.raises(ProfileError, match="a profile named tiny already exists; .*--name NEW"):
         store.import_(archive)
     assert store.import_(archive, name="tiny-copy") == "tiny-copy"
-    assert store.load_meta("tiny-copy")["name"] == "tiny-copy"
+    assert store.load_meta("tiny-copy").name == "tiny-copy"
     with pytest.raises(ProfileError, match="profile name"):
         store.import_(archive, name="a/b")
 
@@ -705,10 +715,10 @@ def test_a_fifo_or_device_in_place_of_a_profile_file_is_refused_without_hanging(
 
 
 def test_a_diverged_history_with_nan_and_infinity_still_saves_and_loads(store):
-    meta = make_meta(history={"train": [[1, float("nan"), 0.1], [2, float("inf"), 0.2]], "val": []})
-    meta["progress"]["best_val_loss"] = None
+    history = {"train": [[1, float("nan"), 0.1], [2, float("inf"), 0.2]], "val": []}
+    meta = make_meta(history=history, progress={"step": 2, "best_val_loss": None})
     store.save("diverged", meta, make_tensors())
-    loaded = store.load_meta("diverged")["history"]["train"]
+    loaded = store.load_meta("diverged").history.train
     assert loaded[0][1] != loaded[0][1] and loaded[1][1] == float("inf")
 
 
@@ -738,12 +748,12 @@ def test_readers_never_see_a_half_replaced_profile_while_a_writer_saves(store):
     reads = 0
     while not done.is_set() or reads == 0:
         meta, groups = store.load("busy")
-        step = meta["progress"]["step"]
+        step = meta.progress.step
         assert all(torch.equal(groups[g]["w"], torch.full((size,), float(step))) for g in ("best", "latest"))
         reads += 1
     thread.join()
     assert not errors
-    assert store.load_meta("busy")["progress"]["step"] == 40
+    assert store.load_meta("busy").progress.step == 40
 
 
 def test_two_unlocked_writers_racing_still_leave_one_loadable_profile(store):
@@ -771,7 +781,7 @@ def test_two_unlocked_writers_racing_still_leave_one_loadable_profile(store):
         t.join()
     assert not errors
     meta, groups = store.load("race")
-    assert torch.equal(groups["latest"]["w"], torch.full((1000,), float(meta["progress"]["step"])))
+    assert torch.equal(groups["latest"]["w"], torch.full((1000,), float(meta.progress.step)))
 
 
 def test_a_reader_whose_version_is_replaced_mid_read_looks_again(store, monkeypatch):
@@ -789,4 +799,4 @@ def test_a_reader_whose_version_is_replaced_mid_read_looks_again(store, monkeypa
     monkeypatch.setattr(ProfileStore, "_snapshot", snapshot_then_save)
     meta, groups = store.load("busy")
     assert calls[0] == "v000001" and calls[-1] == "v000002"  # (the save in between looks too)
-    assert meta["progress"]["step"] == 2 and torch.equal(groups["latest"]["w"], torch.full((10,), 2.0))
+    assert meta.progress.step == 2 and torch.equal(groups["latest"]["w"], torch.full((10,), 2.0))

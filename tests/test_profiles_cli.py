@@ -15,7 +15,7 @@ import torch
 from lstmtui.cli import main
 from lstmtui.commands.profiles import learning_curve
 from lstmtui.core.config import ModelConfig
-from lstmtui.core.profiles import History, ProfileStore, TrainPoint, ValPoint
+from lstmtui.core.profiles import History, ProfileMeta, ProfileStore, TrainPoint, ValPoint
 
 REPO = Path(__file__).resolve().parent.parent
 VOCAB = [chr(c) for c in range(32, 32 + 30)] + ["\n"]
@@ -36,6 +36,7 @@ def save_profile(store: ProfileStore, name: str, **extra) -> None:
         "rng": {"python": [3, [0] * 624 + [624], None], "numpy": ["MT19937", [0] * 624, 0, 0, 0.0]},
     }
     meta.update(extra)
+    meta = ProfileMeta.from_json("test meta", {"format_version": 1, "files": {}, **meta})
     store.save(name, meta, {"best": {"w": torch.ones(3)}, "latest": {"w": torch.zeros(3)}})
 
 
@@ -164,7 +165,7 @@ def test_rm_asks_and_refuses_without_a_terminal(store, capsys, monkeypatch):
 def test_rename_export_import(store, capsys, tmp_path):
     save_profile(store, "first")
     assert run_cli(capsys, "rename", "first", "second")[0] == 0
-    assert not store.exists("first") and store.load_meta("second")["name"] == "second"
+    assert not store.exists("first") and store.load_meta("second").name == "second"
     archive = tmp_path / "second.lstmtui"
     code, out, _ = run_cli(capsys, "export", "second", str(archive))
     assert code == 0 and archive.is_file() and "exported profile second" in out

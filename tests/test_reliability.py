@@ -25,7 +25,7 @@ import torch
 
 from lstmtui.core.checkpoint import load_model
 from lstmtui.core.config import TrainConfig
-from lstmtui.core.profiles import ProfileStore, fileio
+from lstmtui.core.profiles import ProfileMeta, ProfileStore, fileio
 from lstmtui.core.training import TrainingSession
 
 REPO = Path(__file__).resolve().parent.parent
@@ -123,7 +123,7 @@ def tree_digest(path: Path) -> dict[str, str]:
     return found
 
 
-def assert_loads_finite(store: ProfileStore, name: str) -> dict:
+def assert_loads_finite(store: ProfileStore, name: str) -> ProfileMeta:
     meta = store.load_meta(name)
     for which in ("best", "latest"):
         model, _, _ = load_model(store, name, which)
@@ -208,13 +208,13 @@ def test_sighup_and_ctrl_c_save_and_exit_within_seconds(corpus, tmp_path):
             assert f"signal {sigs[0].name}" in err
             # Nothing trained was lost: the profile holds the last step the run took.
             last_step = max(e["step"] for e in events if e.get("event") == "step")
-            assert meta["progress"]["step"] == last_step
+            assert meta.progress.step == last_step
             assert events[-1]["event"] == "finished" and events[-1]["reason"] == "stopped"
         else:
             # The second Ctrl+C does not wait for the save: whatever was saved last still loads.
             assert "lstmtui: interrupted; the profile keeps its last save" in err
             saved = [e["step"] for e in events if e.get("event") == "checkpoint"]
-            assert meta["progress"]["step"] >= saved[-1]
+            assert meta.progress.step >= saved[-1]
 
 
 # ----- a real hang-up: the terminal goes away (an SSH link drops) ---------------------------------------
@@ -315,7 +315,7 @@ def test_headless_run_survives_its_terminal_hanging_up(corpus, tmp_path):
     events = read_log(log)
     assert events[-1]["event"] == "finished" and events[-1]["reason"] == "stopped"
     last_step = max(e["step"] for e in events if e.get("event") == "step")
-    assert assert_loads_finite(ProfileStore(home), "hup")["progress"]["step"] == last_step  # nothing lost
+    assert assert_loads_finite(ProfileStore(home), "hup").progress.step == last_step  # nothing lost
 
 
 @pytest.mark.timeout(200)
@@ -361,7 +361,7 @@ def test_the_app_survives_its_terminal_hanging_up(tmp_path):
         while time.monotonic() < deadline and not store.exists("tale"):
             drain(master, 0.2)
             assert proc.poll() is None, "the app ended on its own"
-        first = store.load_meta("tale")["progress"]["step"]
+        first = store.load_meta("tale").progress.step
         drain(master, 1.0)
     except BaseException:
         proc.kill()
@@ -369,7 +369,7 @@ def test_the_app_survives_its_terminal_hanging_up(tmp_path):
     took = hang_up(proc, master)
     assert took < 10, f"exit took {took:.1f}s"
     meta = assert_loads_finite(store, "tale")
-    assert meta["progress"]["step"] > first, "the hang-up should save the steps since the last save"
+    assert meta.progress.step > first, "the hang-up should save the steps since the last save"
 
 
 # ----- an unwritable profile directory and a full disk during training ---------------------------------
@@ -417,7 +417,7 @@ def test_unwritable_profile_directory_during_training_warns_goes_on_and_keeps_th
         chattr(store.root, True)
         chattr(store.path("ro"), True)
         before = tree_digest(store.path("ro"))
-        saved_step = store.load_meta("ro")["progress"]["step"]
+        saved_step = store.load_meta("ro").progress.step
         n = count(events, "warning")
         events = wait_for(proc, log, lambda ev: count(ev, "warning") >= n + 2)
         warnings = [e for e in events if e.get("event") == "warning"]
@@ -425,7 +425,7 @@ def test_unwritable_profile_directory_during_training_warns_goes_on_and_keeps_th
         assert "previous version is untouched" in warnings[-1]["message"]
         assert warnings[-1]["step"] > warnings[-2]["step"]  # training went on between the failed saves
         assert tree_digest(store.path("ro")) == before
-        assert store.load_meta("ro")["progress"]["step"] == saved_step
+        assert store.load_meta("ro").progress.step == saved_step
 
         # Writable again: the next save succeeds and training is still going.
         chattr(store.root, False)
@@ -439,7 +439,7 @@ def test_unwritable_profile_directory_during_training_warns_goes_on_and_keeps_th
         chattr(store.root, True)
         chattr(store.path("ro"), True)
         before = tree_digest(store.path("ro"))
-        kept = store.load_meta("ro")["progress"]["step"]
+        kept = store.load_meta("ro").progress.step
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)
     finally:
@@ -454,7 +454,7 @@ def test_unwritable_profile_directory_during_training_warns_goes_on_and_keeps_th
     assert "warning: could not save profile ro" in out
     assert tree_digest(store.path("ro")) == before
     meta = assert_loads_finite(store, "ro")
-    assert meta["progress"]["step"] == kept >= recovered
+    assert meta.progress.step == kept >= recovered
 
 
 def tiny_session(corpus: Path, store: ProfileStore, name: str, **kw) -> TrainingSession:
@@ -519,7 +519,7 @@ def test_disk_full_during_training_saves_warns_goes_on_and_keeps_the_previous_ve
     assert steps == list(range(1, 81))  # training went on through the failed saves
     assert disk["failed_writes"] == 2
     assert [p.name for p in store.root.iterdir() if ".tmp-" in p.name] == []  # no half-written leftovers
-    assert assert_loads_finite(store, "full")["progress"]["step"] == 80
+    assert assert_loads_finite(store, "full").progress.step == 80
 
 
 def test_disk_full_at_the_final_save_stops_cleanly_with_the_last_version_intact(corpus, monkeypatch):
@@ -540,7 +540,7 @@ def test_disk_full_at_the_final_save_stops_cleanly_with_the_last_version_intact(
     assert result.kind == "finished" and result.step == 40
     assert [e.kind for e in events].count("warning") == 1
     assert tree_digest(store.path("last")) == before
-    assert assert_loads_finite(store, "last")["progress"]["step"] == 20
+    assert assert_loads_finite(store, "last").progress.step == 20
 
 
 def test_headless_run_whose_final_save_fails_exits_2_naming_the_step_kept(corpus, monkeypatch, capsys):
@@ -561,7 +561,7 @@ def test_headless_run_whose_final_save_fails_exits_2_naming_the_step_kept(corpus
         "lstmtui: error: the final save of profile end failed (see the warning above): "
         "it holds step 10, training reached step 20"
     )
-    assert ProfileStore().load_meta("end")["progress"]["step"] == 10
+    assert ProfileStore().load_meta("end").progress.step == 10
 
 
 # ----- an absurd learning rate, for real ---------------------------------------------------------

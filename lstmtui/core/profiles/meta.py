@@ -141,18 +141,6 @@ class ProfileMeta:
         values = [p.bpc for p in self.history.val if math.isfinite(p.bpc)]
         return min(values) if values else None
 
-    # Transitional dict-style access for readers not yet converted to the typed fields; removed
-    # once every caller reads attributes (see /work/coord/NOTES.md).
-    def get(self, key: str, default: Any = None) -> Any:
-        """The JSON value of a top-level key, as meta.json holds it (transitional)."""
-        return self.to_json().get(key, default)
-
-    def __getitem__(self, key: str) -> Any:
-        return self.to_json()[key]
-
-    def __contains__(self, key: object) -> bool:
-        return key in self.to_json()
-
 
 # ----- reading JSON -----
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import json
 import os
 import re
 import secrets
@@ -99,7 +98,7 @@ class ProfileStore:
 
     # ----- saving -----
 
-    def save(self, name: str, meta: ProfileMeta | dict[str, Any], tensors: dict[str, Tensors]) -> Path:
+    def save(self, name: str, meta: ProfileMeta, tensors: dict[str, Tensors]) -> Path:
         """Write a new version atomically and return its directory.
 
         ``tensors`` maps group -> {key: tensor}; groups the previous version has but ``tensors``
@@ -109,7 +108,7 @@ class ProfileStore:
         name = validate_name(name)
         label = f"profile {name}"
         if not isinstance(meta, ProfileMeta):
-            meta = _meta_from_dict(label, meta)
+            raise TypeError(f"profile metadata must be a ProfileMeta, not {type(meta).__name__}")
         previous = self._previous(name)
         blobs, files = _serialise(tensors)
         carried: list[tuple[str, Path]] = []
@@ -371,19 +370,6 @@ class ProfileStore:
 
 
 # ----- helpers -----
-
-
-def _meta_from_dict(label: str, meta: dict[str, Any]) -> ProfileMeta:
-    """Metadata given as a JSON dict (callers not yet building a ProfileMeta), checked like a file's."""
-    try:
-        data = json.loads(json.dumps(meta))  # a deep copy that also proves it is JSON
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"profile metadata must be JSON-serialisable: {exc}") from None
-    if not isinstance(data, dict):
-        raise TypeError("profile metadata must be a dict")
-    data["format_version"] = FORMAT_VERSION
-    data.setdefault("files", {})
-    return ProfileMeta.from_json(label, data)
 
 
 def _serialise(tensors: dict[str, Tensors]) -> tuple[dict[str, bytes], dict[str, FileEntry]]:

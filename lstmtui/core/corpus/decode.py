@@ -103,7 +103,8 @@ class _SourceReader:
         if guess:
             raise CorpusError(
                 f"{self.src.label} looks like {guess.upper()} text without a byte-order mark; "
-                f"set the corpus encoding to {guess}"
+                f"set the corpus encoding to {guess}",
+                "encoding",
             )
         raise CorpusError(
             f"{self.src.label} looks binary: it has a NUL byte at offset {self.read + nul}; pass a text file"
@@ -184,7 +185,7 @@ def _decode_error(src: Source, encoding: str, e: UnicodeDecodeError, offset: int
         hint = "set the corpus encoding to the file's real encoding"
     if e.reason == "unexpected end of data":
         byte += ", at the very end: the file may be truncated"
-    return CorpusError(f"{src.label} is not valid {encoding} at byte offset {offset}{byte}; {hint}")
+    return CorpusError(f"{src.label} is not valid {encoding} at byte offset {offset}{byte}; {hint}", "encoding")
 
 
 def _check_bom(src: Source, head: bytes, encoding: str) -> None:
@@ -192,9 +193,11 @@ def _check_bom(src: Source, head: bytes, encoding: str) -> None:
         return
     if head.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
         raise CorpusError(
-            f"{src.label} is UTF-32 (it starts with a UTF-32 byte-order mark); set the corpus encoding to utf-32"
+            f"{src.label} is UTF-32 (it starts with a UTF-32 byte-order mark); set the corpus encoding to utf-32",
+            "encoding",
         )
     if head.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise CorpusError(
-            f"{src.label} is UTF-16 (it starts with a UTF-16 byte-order mark); set the corpus encoding to utf-16"
+            f"{src.label} is UTF-16 (it starts with a UTF-16 byte-order mark); set the corpus encoding to utf-16",
+            "encoding",
         )

@@ -77,7 +77,8 @@ def plan_vocab(
             raise VocabularyError(
                 f"the corpus has {len(new)} character(s) the model's vocabulary lacks: {show_chars(new)}; "
                 "extend the vocabulary to add them, or set a minimum character count to map rare ones "
-                "to the unknown symbol"
+                "to the unknown symbol",
+                "extend_vocab",
             )
         if new:
             vocab = Vocab(vocab.chars + new)

@@ -26,8 +26,8 @@ venv: $(VENV)/.installed
 run: venv
 	$(VENV)/bin/lstmtui
 
-## Run the whole test suite.
-test: venv
+## Lint, then run the whole test suite.
+test: venv lint
 	$(PY) -m pytest -q
 
 ## Lint: ruff rules, ruff formatting, import-linter's layer contracts, modules of at most 500 lines.

@@ -19,9 +19,27 @@ def test_previous_release_profile_resumes_bit_for_bit(tmp_path):
     log = tmp_path / "run.jsonl"
     last = expected["first_step"] + len(expected["losses"]) - 1
     proc = subprocess.run(
-        [sys.executable, "-m", "lstmtui", "train", str(REPO / expected["corpus"]), "--profile", "release-0.1",
-         "--home", str(home), "--max-steps", str(last), "--plain", "--device", "cpu", "--log-jsonl", str(log)],
-        capture_output=True, text=True, timeout=180,
+        [
+            sys.executable,
+            "-m",
+            "lstmtui",
+            "train",
+            str(REPO / expected["corpus"]),
+            "--profile",
+            "release-0.1",
+            "--home",
+            str(home),
+            "--max-steps",
+            str(last),
+            "--plain",
+            "--device",
+            "cpu",
+            "--log-jsonl",
+            str(log),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert proc.returncode == 0, proc.stderr
     steps = [e for e in map(json.loads, log.read_text().splitlines()) if e["event"] == "step"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
@@ -13,6 +14,8 @@ from lstmtui.bench.baseline import BaselineTrainer, window_loss, window_position
 from lstmtui.bench.ceiling import gemm_ceiling, matmul_gflops, step_gemms
 from lstmtui.bench.generation import generation_models
 from lstmtui.bench.quality import time_to_reach
+from lstmtui.bench.report import format_value, render, title
+from lstmtui.bench.rows import SECTIONS, row
 from lstmtui.bench.runner import run_bench
 from lstmtui.cli import main
 from lstmtui.core.config import ModelConfig, TrainConfig
@@ -122,12 +125,102 @@ def test_bench_command_refuses_unknown_section(capsys):
     assert "unknown section" in capsys.readouterr().err
 
 
-def test_bench_command_writes_json(tmp_path, capsys):
+def test_bench_command_writes_json_and_fits_80_columns(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
     out = tmp_path / "b.json"
     assert main(["bench", "--only", "ceiling", "--minutes", "0.1", "--json", str(out), "--quiet"]) == 0
     data = json.loads(out.read_text())
     assert any(r["section"] == "ceiling" for r in data["rows"])
-    assert "GFLOP/s" in capsys.readouterr().out
+    assert data["meta"]["sections"] == ["ceiling"]
+    printed = capsys.readouterr().out
+    assert "GFLOP/s" in printed and max(len(line) for line in printed.splitlines()) <= 80
+    for r in data["rows"]:  # each measurement whole on one line, with its figure
+        assert any(r["name"] in line and format_value(r["value"], r["unit"]) in line for line in printed.splitlines())
+    heading = printed.split("measurement")[0]
+    assert "sections: ceiling" in heading and "min" not in heading  # no quality run: no training minutes
+
+
+def report(sections: tuple[str, ...] = SECTIONS) -> dict:
+    """Results shaped like a real run's, with its longest names and details."""
+    rows = [
+        row("ceiling", "matmul (8192x256)@(256x1024)", 169.2, "GFLOP/s", "L2 input"),
+        row(
+            "training",
+            "default (2x256 embedding) share of ceiling",
+            1.08,
+            "ratio",
+            "5.21 MFLOP/char fwd+bwd; ceiling 153.1 GFLOP/s",
+            ">= 0.85",
+            True,
+        ),
+        row(
+            "quality",
+            "lstmtui val loss after 5 min",
+            1.408,
+            "nats",
+            "2.031 bits/char; --time-budget chose 2x384 embedding, batch 16, seq 64, 10 epochs max, dropout 0.17, "
+            "weight decay 0.1, warm-up 100, bf16 autocast, 298 s (planning 1.5 s); 4882 steps",
+            "<= 1.50",
+            True,
+        ),
+        row("generation", "default model first char", 31.2, "ms", "1024-char prime, median of 5", "<= 30", False),
+        row("startup", "peak RSS training [default] model", 820.0, "MB", "10 steps, corpus loaded"),
+    ]
+    meta = {
+        "corpus": "/home/someone/src/shared/corpora/tinyshakespeare.txt",
+        "corpus_chars": 1115394,
+        "minutes": 5.0,
+        "torch": "2.13.0+cpu",
+        "threads": 2,
+        "sections": list(sections),
+    }
+    return {"meta": meta, "rows": [r for r in rows if r["section"] in sections]}
+
+
+def rendered(results: dict, width: int, wide: bool = False) -> list[str]:
+    out = io.StringIO()
+    render(results, out, width=width, wide=wide)
+    return out.getvalue().splitlines()
+
+
+@pytest.mark.parametrize("width", [80, 100])
+def test_narrow_terminals_get_each_detail_under_its_figure(width):
+    results = report()
+    lines = rendered(results, width)
+    assert max(len(line) for line in lines) <= width
+    assert max(len(line) for line in rendered(results, 50)) <= 50  # narrower still: names wrap, nothing overflows
+    for r in results["rows"]:
+        [at] = [i for i, line in enumerate(lines) if r["name"] in line]  # the name whole, on one line
+        assert format_value(r["value"], r["unit"]) in lines[at] and r["unit"] in lines[at]
+        if r["target"]:
+            assert r["target"] in lines[at] and ("yes" if r["met"] else "NO") in lines[at]
+        words = " ".join(line.strip() for line in lines[at + 1 : at + 8])
+        assert r["detail"] in words  # on the lines below, wrapped at spaces, nothing lost
+    assert any(line.strip() == "quality" for line in lines)  # a heading per section
+
+
+def test_wide_terminals_and_wide_get_the_full_table():
+    results = report()
+    for lines in (rendered(results, 400), rendered(results, 80, wide=True)):
+        for r in results["rows"]:
+            assert any(r["name"] in line and r["detail"] in line for line in lines), r["name"]
+    assert "detail" in "".join(rendered(results, 400)) and "detail" not in "".join(rendered(results, 80))
+
+
+def test_the_heading_names_only_what_the_run_measured():
+    assert "5 min of training" in title(report()["meta"])
+    generation = title(report(("generation",))["meta"])
+    assert "min" not in generation and "sections: generation" in generation
+    assert "sections" not in title(report()["meta"])  # all of them
+
+
+def test_bench_help_says_what_the_default_corpus_is(capsys):
+    with pytest.raises(SystemExit):
+        main(["bench", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "../" not in text
+    assert "tinyshakespeare.txt, the benchmark corpus" in text and "the sample corpus bundled with lstmtui" in text
+    assert "--wide" in text
 
 
 def test_generation_targets_time_the_default_architecture_whatever_the_plan_trained():

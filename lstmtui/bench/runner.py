@@ -20,7 +20,8 @@ from lstmtui.core.config import TrainConfig
 
 
 def default_bench_corpus() -> Path:
-    """../shared/corpora/tinyshakespeare.txt when present, else the bundled sample corpus."""
+    """The tinyshakespeare benchmark corpus when a shared/corpora/ folder beside the checkout (or beside the
+    current folder) holds it, else the bundled sample corpus."""
     from lstmtui.core.corpus import default_corpus_path
 
     for base in (Path.cwd(), Path(__file__).resolve().parents[2]):
@@ -60,6 +61,7 @@ def run_bench(
         "corpus": corpus_path,
         "corpus_chars": len(corpus),
         "vocab": len(corpus.vocab),
+        "sections": [s for s in SECTIONS if s in only],  # what this run measured, in table order
         "minutes": minutes,
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),

@@ -19,8 +19,10 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument(
         "--corpus",
         type=Path,
-        help="corpus for the training figures "
-        "(default: ../shared/corpora/tinyshakespeare.txt if present, else the bundled sample)",
+        metavar="FILE",
+        help="text file the training, quality, generation and TUI figures use (default: tinyshakespeare.txt, "
+        "the benchmark corpus, when a shared/corpora/ folder beside the lstmtui checkout holds it; "
+        "else the sample corpus bundled with lstmtui)",
     )
     parser.add_argument(
         "--minutes",
@@ -45,6 +47,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--no-baseline", action="store_true", help="time to quality for lstmtui only, without the seed-style baseline"
+    )
+    parser.add_argument(
+        "--wide",
+        action="store_true",
+        help="print the full table, details beside each figure, however wide it is "
+        "(default: that table when the terminal fits it, else each detail on a line under its figure)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     parser.set_defaults(handler=run, parser=parser)
@@ -92,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
         snapshots=args.snapshots,
         baseline=not args.no_baseline,
     )
-    render(results)
+    render(results, wide=args.wide)
     if args.json:
         write_json(results, args.json)
     return 0

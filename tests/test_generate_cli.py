@@ -111,11 +111,46 @@ def test_json_count_output_file_and_stops(trained, capsys, tmp_path):
         assert r["seed"] == 1 and r["memorisation"] is None
 
 
+def test_count_separates_samples_with_a_numbered_line(trained, capsys, tmp_path):
+    home, _ = trained
+    file = tmp_path / "three.txt"
+    options = "--count 3 --length 90 --temperature 1 --seed 4 --no-memorisation --output".split()
+    assert main(gen(home, "--prime", "the ", *options, str(file))) == 0
+    out = capsys.readouterr().out
+    assert file.read_text() == out
+    lines = out.split("\n")
+    marks = [i for i, line in enumerate(lines) if line.startswith("── sample")]
+    assert [lines[i] for i in marks] == ["── sample 1/3 ──", "── sample 2/3 ──", "── sample 3/3 ──"] and marks[0] == 0
+    samples = out.split("── sample")[1:]
+    assert all(len(s.split(" ──\n", 1)[1]) == 91 for s in samples)  # 90 characters and the closing newline
+    assert main(gen(home, "--count", "3", "--length", "90", "--json", "--no-memorisation")) == 0
+    json_out = capsys.readouterr().out
+    assert "──" not in json_out and [json.loads(line)["sample"] for line in json_out.splitlines()] == [1, 2, 3]
+    assert main(gen(home, "--length", "20", "--no-memorisation")) == 0
+    assert "──" not in capsys.readouterr().out  # one sample: nothing to separate
+
+
+@pytest.mark.parametrize("method", [["--beam", "3"], ["--temperature", "0"]])
+def test_deterministic_methods_report_no_seed(trained, capsys, method):
+    home, _ = trained
+    assert main(gen(home, *method, "--length", "20", "--no-memorisation")) == 0
+    note = capsys.readouterr().err
+    assert "deterministic" in note and "seed" not in note
+    assert main(gen(home, *method, "--length", "20", "--no-memorisation", "--json")) == 0
+    assert json.loads(capsys.readouterr().out)["seed"] is None
+    assert main(gen(home, "--temperature", "0.9", "--seed", "5", "--length", "20", "--no-memorisation")) == 0
+    assert "seed 5" in capsys.readouterr().err  # sampling draws random numbers: its seed is reported
+
+
 def test_compare_mode(trained, capsys):
     home, _ = trained
     assert main(gen(home, "--compare", "--length", "30", "--seed", "2")) == 0
     out = capsys.readouterr().out
     for label in ("T=0.2", "T=0.5", "T=1", "T=1.2"):
+        assert f"-------- {label} --------" in out
+    assert main(gen(home, "--compare", "0.5,greedy", "--count", "2", "--length", "30", "--seed", "2")) == 0
+    out = capsys.readouterr().out
+    for label in ("T=0.5 (1/2)", "T=0.5 (2/2)", "greedy (1/2)", "greedy (2/2)"):
         assert f"-------- {label} --------" in out
     assert main(gen(home, "--compare", "greedy,beam3", "--length", "30", "--json")) == 0
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]

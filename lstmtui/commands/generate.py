@@ -101,7 +101,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "--seed",
         type=int,
         metavar="N",
-        help="random seed for reproducible samples (default: fresh; the seed used is in --json output)",
+        help="random seed for reproducible samples (default: fresh; the seed used is in --json output); "
+        "greedy decoding and beam search draw no random numbers",
     )
     g.add_argument(
         "--compare",
@@ -409,10 +410,7 @@ def _one_sample(session: _Session, out: _Out, number: int, config, base) -> None
         gen = CharGenerator(session.model, session.vocab, config, device=session.device, generator=session.generator)
     gen.restore(session.primed)
     if not args.json:
-        if args.compare is not None:
-            out.write(f"{'-' * 8} {config.method} {'-' * 8}\n")
-        elif number > 1:
-            out.write("\n")
+        out.write(_separator(args, number, config))
     started = time.perf_counter()
     first = None
     pieces = []
@@ -432,10 +430,24 @@ def _one_sample(session: _Session, out: _Out, number: int, config, base) -> None
     if not text.endswith("\n"):
         out.write("\n")
     out.write("", flush=True)
-    note = f"[{len(text)} chars, {config.method}, seed {session.seed}"
+    randomness = "deterministic" if _deterministic(config) else f"seed {session.seed}"
+    note = f"[{len(text)} chars, {config.method}, {randomness}"
     if share is not None:
         note += f", memorised {100 * share:.1f}% ({session.index.window}+ char copies)"
     print(note + "]", file=sys.stderr, flush=True)
+
+
+def _deterministic(config) -> bool:
+    """Whether the settings draw no random numbers (greedy, beam search), so no seed matters."""
+    return config.beam > 0 or config.temperature == 0
+
+
+def _separator(args: argparse.Namespace, number: int, config) -> str:
+    """The line before a sample: the --compare setting, or `── sample 2/3 ──` when there are several."""
+    count = f"{(number - 1) % args.count + 1}/{args.count}"
+    if args.compare is not None:
+        return f"{'-' * 8} {config.method}{f' ({count})' if args.count > 1 else ''} {'-' * 8}\n"
+    return f"── sample {count} ──\n" if args.count > 1 else ""
 
 
 def _record(
@@ -452,7 +464,7 @@ def _record(
         "chars": len(text),
         "method": config.method,
         "settings": config.to_dict(),
-        "seed": session.seed,
+        "seed": None if _deterministic(config) else session.seed,
         "memorisation": None if share is None else round(share, 6),
         "memorisation_window": index.window if index is not None else None,
         "memorisation_note": None if index is not None else session.why,

@@ -120,7 +120,7 @@ EVENT_FIELDS = {
         "eta_s",
         "skipped",
     ),
-    "EvalEvent": ("step", "epoch", "val_loss", "val_bpc", "best_val_loss", "elapsed_s"),
+    "EvalEvent": ("step", "epoch", "val_loss", "val_bpc", "best_val_loss", "elapsed_s", "estimate", "stderr"),
     "EpochEvent": (
         "epoch",
         "step",
@@ -131,6 +131,7 @@ EVENT_FIELDS = {
         "elapsed_s",
         "best_val_loss",
         "lr",
+        "best_estimate",
     ),
     "SampleEvent": ("step", "epoch", "temperature", "prime", "text", "memorised"),
     "CheckpointEvent": ("step", "epoch", "reason", "profile", "path", "seconds"),

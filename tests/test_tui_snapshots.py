@@ -46,19 +46,19 @@ def feed(app: LstmtuiApp) -> None:
         events.append(
             EvalEvent(
                 step=step,
-                epoch=step // 600,
+                epoch=step // 600 + 1,
                 val_loss=val,
                 val_bpc=val / math.log(2),
                 best_val_loss=val,
                 elapsed_s=step / 16,
             )
         )
-    events.append(SampleEvent(step=1000, epoch=1, temperature=0.8, prime="\n", text=SAMPLE_1))
-    events.append(SampleEvent(step=1500, epoch=2, temperature=0.8, prime="\n", text=SAMPLE_2))
-    events.append(CheckpointEvent(step=1500, epoch=2, reason="best", profile="prose", path="/p", seconds=0.1))
+    events.append(SampleEvent(step=1000, epoch=2, temperature=0.8, prime="\n", text=SAMPLE_1))
+    events.append(SampleEvent(step=1500, epoch=3, temperature=0.8, prime="\n", text=SAMPLE_2))
+    events.append(CheckpointEvent(step=1500, epoch=3, reason="best", profile="prose", path="/p", seconds=0.1))
     step = StepEvent(
         step=1500,
-        epoch=2,
+        epoch=3,
         epoch_step=300,
         steps_per_epoch=600,
         total_steps=12000,

@@ -16,7 +16,7 @@ from lstmtui.tui.widgets.status import TrainingStats, render_status
 def step(n: int) -> StepEvent:
     return StepEvent(
         step=n,
-        epoch=0,
+        epoch=1,
         epoch_step=n,
         steps_per_epoch=100,
         total_steps=1000,
@@ -55,7 +55,7 @@ def test_coalescer_posts_rare_events_at_once_in_order():
     c(StateEvent(state="training"))
     clock.now = 0.01
     c(step(1))
-    c(EvalEvent(step=1, epoch=0, val_loss=1.5, val_bpc=2.1, best_val_loss=1.5, elapsed_s=0.1))
+    c(EvalEvent(step=1, epoch=1, val_loss=1.5, val_bpc=2.1, best_val_loss=1.5, elapsed_s=0.1))
     kinds = [e.kind for m in posted for e in m.events]
     assert kinds == ["prepare", "state", "eval"]
     assert posted[-1].step.step == 1
@@ -87,7 +87,7 @@ def test_chart_fits_any_size_and_handles_flat_or_empty_data():
 def test_status_shows_state_progress_and_errors():
     stats = TrainingStats(
         state="failed",
-        epoch=1,
+        epoch=2,
         epochs=4,
         epoch_step=5,
         steps_per_epoch=10,

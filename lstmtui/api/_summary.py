@@ -79,13 +79,14 @@ def summary_of(name: str, meta: ProfileMeta) -> ProfileSummary:
     )
 
 
-def result_of(profile: str, event: FinishedEvent) -> TrainResult:
-    """The result of a run from its FinishedEvent."""
+def result_of(profile: str, event: FinishedEvent, epochs_done: int) -> TrainResult:
+    """The result of a run from its FinishedEvent and the number of epochs it completed (the event
+    numbers the epoch it ended in, from 1)."""
     return TrainResult(
         profile=profile,
         reason=event.reason,
         steps=event.step,
-        epochs=event.epoch,
+        epochs=epochs_done,
         best_val_loss=finite(event.best_val_loss),
         bits_per_char=finite(event.best_val_bpc),
         elapsed_s=event.elapsed_s,

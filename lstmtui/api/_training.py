@@ -130,7 +130,7 @@ class Run:
         host = self.start()._running()
         while not host.join(timeout=POLL_S):
             pass
-        return _result(self._profile, host.result, self._unsaved_work())
+        return _result(self._profile, host.result, self._unsaved_work(), self._session.progress.epoch)
 
     def _running(self) -> RunHost:
         if self._host is None:
@@ -168,7 +168,7 @@ def train(
     return run.wait()
 
 
-def _result(profile: str, result: FinishedEvent | FailedEvent | None, unsaved: str) -> TrainResult:
+def _result(profile: str, result: FinishedEvent | FailedEvent | None, unsaved: str, epochs_done: int) -> TrainResult:
     """The TrainResult of an ended run; TrainingError when it failed, diverged or lost its last save."""
     if isinstance(result, FailedEvent):
         raise TrainingError(result.message, result.setting)
@@ -178,7 +178,7 @@ def _result(profile: str, result: FinishedEvent | FailedEvent | None, unsaved: s
         raise TrainingError(result.message or f"training profile {profile} diverged")
     if unsaved:
         raise TrainingError(unsaved)
-    return result_of(profile, result)
+    return result_of(profile, result, epochs_done)
 
 
 def _session(corpus: Corpus, profile: str | None, home: Home, settings: dict[str, Any]) -> tuple[TrainingSession, str]:

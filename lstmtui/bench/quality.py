@@ -167,7 +167,7 @@ def lstmtui_curve(
     for t, _step, state in ours["snapshots"]:
         model.load_state_dict(state)
         # The planner's measuring time is part of lstmtui's time.
-        curve.append((t + planning_s, evaluate(model, val, used.batch, used.seq_len, CPU)))
+        curve.append((t + planning_s, evaluate(model, val, CPU)))
     if keep is not None:
         model.load_state_dict(ours["snapshots"][-1][2])
         keep["model"], keep["vocab"], keep["config"] = model, corpus.vocab, used
@@ -181,7 +181,7 @@ def baseline_rows(base: dict[str, Any], val: np.ndarray, name: str, curve: list[
     for t, _step, state in base["snapshots"]:
         bmodel.load_state_dict(state)
         # The lower of its own window measure and the stream measure: the baseline's best case.
-        bcurve.append((t, min(window_loss(bmodel, val), evaluate(bmodel, val, 64, 128, CPU))))
+        bcurve.append((t, min(window_loss(bmodel, val), evaluate(bmodel, val, CPU))))
     best_base_t, best_base = min(bcurve, key=lambda p: p[1])
     reach = time_to_reach(curve, best_base)
     rows = [

@@ -73,7 +73,7 @@ def describe(record: RunRecord) -> dict:
         state=str(snapshot.get("state") or "?"),
         step=step.get("step"),
         total_steps=step.get("total_steps"),
-        epoch=None if step.get("epoch") is None else step["epoch"] + 1,  # the epoch under way, from 1
+        epoch=step.get("epoch"),  # the epoch under way, from 1
         epochs=config.get("epochs"),
         val_loss=evaluation.get("val_loss"),
         best_val_loss=snapshot.get("best_val_loss"),

@@ -287,7 +287,7 @@ def _plain_line(event) -> str | None:
     kind = event.kind
     if kind == "step":
         return (
-            f"step {event.step}/{event.total_steps} epoch {event.epoch + 1} loss {event.loss:.4f} "
+            f"step {event.step}/{event.total_steps} epoch {event.epoch} loss {event.loss:.4f} "
             f"lr {event.lr:.2e} {event.chars_per_s:,.0f} chars/s eta {_fmt_time(event.eta_s)}"
         )
     if kind == "epoch":
@@ -365,7 +365,7 @@ class RichReporter:
         elif kind == "step":
             p.update(
                 self.task,
-                description=f"epoch {event.epoch + 1}",
+                description=f"epoch {event.epoch}",
                 completed=event.step,
                 total=event.total_steps,
                 loss=f"{event.loss:.3f}",

@@ -42,7 +42,8 @@ class PrepareEvent(Event):
 
 @dataclass(frozen=True)
 class StepEvent(Event):
-    """Metrics after one optimisation step."""
+    """Metrics after one optimisation step; ``epoch`` counts from 1, ``total_steps`` and ``eta_s`` are
+    forecast from the loop as it runs (under a time budget, the step the budget will end at)."""
 
     kind: ClassVar[str] = "step"
     step: int
@@ -60,7 +61,11 @@ class StepEvent(Event):
 
 @dataclass(frozen=True)
 class EvalEvent(Event):
-    """Validation loss measured every ``eval_every`` steps (between epoch ends)."""
+    """Validation loss checked every ``eval_every`` steps (between epoch ends).
+
+    With ``estimate`` true, ``val_loss`` estimates the full-split figure from fixed windows spread over
+    the split, with standard error ``stderr``; ``best_val_loss`` is then the lowest of those estimates.
+    """
 
     kind: ClassVar[str] = "eval"
     step: int
@@ -69,11 +74,16 @@ class EvalEvent(Event):
     val_bpc: float
     best_val_loss: float
     elapsed_s: float
+    estimate: bool = False
+    stderr: float | None = None
 
 
 @dataclass(frozen=True)
 class EpochEvent(Event):
-    """End of an epoch, with validation loss (nats per char) and bits per char."""
+    """End of an epoch (counted from 1), with the full-split validation loss (nats per char) and bits per char.
+
+    ``best_val_loss`` is the lowest figure keep-best compared; ``best_estimate`` says it is an estimate.
+    """
 
     kind: ClassVar[str] = "epoch"
     epoch: int
@@ -85,6 +95,7 @@ class EpochEvent(Event):
     elapsed_s: float
     best_val_loss: float
     lr: float
+    best_estimate: bool = False
 
 
 @dataclass(frozen=True)
@@ -125,7 +136,8 @@ class WarningEvent(Event):
 
 @dataclass(frozen=True)
 class FinishedEvent(Event):
-    """Training ended: ``reason`` is completed, stopped, early_stopped or diverged."""
+    """Training ended: ``reason`` is completed, stopped, early_stopped or diverged; ``best_val_loss`` is the
+    full-split figure of the kept (best) weights."""
 
     kind: ClassVar[str] = "finished"
     reason: str

@@ -139,7 +139,7 @@ def from_meta(name: str, meta: ProfileMeta) -> TrainingStats:
         profile=name,
         state="idle",
         step=progress.step,
-        epoch=progress.epoch,
+        epoch=progress.epoch + 1 if progress.epoch_step else progress.epoch,  # counted from 1, like events
         epochs=meta.train_config.epochs if meta.train_config is not None else 0,
         epoch_step=progress.epoch_step,
         elapsed_s=progress.elapsed_s,

@@ -138,6 +138,8 @@ class ProfileMeta:
             return self.progress.best_val_bpc
         if self.progress.best_val_loss is not None:
             return self.progress.best_val_loss / LN2
+        if self.progress.best_estimate is not None:
+            return None  # the kept weights have only an estimate yet; the history mixes estimates in
         values = [p.bpc for p in self.history.val if math.isfinite(p.bpc)]
         return min(values) if values else None
 

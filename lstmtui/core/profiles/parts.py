@@ -41,9 +41,12 @@ class Progress:
     steps_per_epoch: int | None = None
     step: int = 0
     elapsed_s: float = 0.0
-    best_val_loss: float | None = None  # nats per character; None: no validation yet
+    best_val_loss: float | None = None  # nats per character, full split, of the best weights; None: not measured
     best_val_bpc: float | None = None
     best_step: int = -1
+    # the estimate the best weights were kept by, with its standard error (None: chosen on full-split figures)
+    best_estimate: float | None = None
+    best_estimate_stderr: float | None = None
     bad_epochs: int = 0
     base_lr: float | None = None
     lr_scale: float = 1.0
@@ -166,6 +169,8 @@ def read_progress(p: JsonObject) -> Progress:
         best_val_loss=p.loss("best_val_loss"),
         best_val_bpc=p.loss("best_val_bpc"),
         best_step=p.whole("best_step", -1, low=-1),
+        best_estimate=p.loss("best_estimate"),
+        best_estimate_stderr=p.loss("best_estimate_stderr"),
         bad_epochs=p.whole("bad_epochs", 0),
         base_lr=p.number("base_lr", None, high=1e6),
         lr_scale=p.number("lr_scale", 1.0, high=1e6),

@@ -7,6 +7,7 @@ A non-finite step is skipped with the learning rate halved; several in a row end
 
 from __future__ import annotations
 
+import copy
 import math
 import threading
 import time
@@ -18,13 +19,15 @@ from lstmtui.core import checkpoint
 from lstmtui.core.config import TrainConfig
 from lstmtui.core.events import EpochEvent, EvalEvent, Event, FinishedEvent, StepEvent, WarningEvent
 from lstmtui.core.training.commands import Commands
-from lstmtui.core.training.evaluation import evaluate
+from lstmtui.core.training.evaluation import ValFigure, Validation
+from lstmtui.core.training.forecast import EVAL_SPEEDUP, RunForecast, Schedule
 from lstmtui.core.training.progress import HISTORY_POINTS, LN2, RunState
 from lstmtui.core.training.setup import Setup
 from lstmtui.core.training.step import learning_rate, recover_weights, train_step
 
 MAX_BAD_STEPS = 8  # consecutive non-finite steps before training is declared diverged
 FINISHED_REASONS = ("completed", "early_stopped", "max_steps", "time_budget")
+RESERVE_MARGIN = 1.25  # the time kept for the final validation, over its prediction
 Tensors = dict[str, torch.Tensor]
 
 
@@ -57,6 +60,9 @@ class TrainingLoop:
         self._saved_weights = saved_weights
         self._elapsed_at_step = 0.0  # training time when the last step ended
         self._end_message = ""
+        self.validation = Validation(setup.val_data, config.eval_max_chars, setup.device)
+        self.forecast = RunForecast(self._schedule())
+        self._checked_step = -1  # the step whose weights the last check measured
 
     def train(self) -> FinishedEvent:
         """Train until done; save, and return (and emit) the FinishedEvent."""
@@ -89,7 +95,7 @@ class TrainingLoop:
     def _train_step(self) -> bool:
         """Train on the epoch's next window; False when the step was skipped as non-finite."""
         setup, run, budget = self.setup, self.run, self.config.time_budget_s
-        time_fraction = run.elapsed() / budget if budget > 0 else 0.0
+        time_fraction = run.elapsed() / self._deadline() if budget > 0 else 0.0
         lr = learning_rate(run.progress, self.config, setup.batcher.steps, setup.total_steps, time_fraction)
         for group in setup.optimizer.param_groups:
             group["lr"] = lr
@@ -108,7 +114,7 @@ class TrainingLoop:
 
     def _count_step(self, loss: float, lr: float, chars: int, seconds: float) -> None:
         """Advance the counters, record the loss and emit the step's event."""
-        setup, p, tally, budget = self.setup, self.run.progress, self.run.tally, self.config.time_budget_s
+        p, tally = self.run.progress, self.run.tally
         tally.bad_steps = 0
         p.step += 1
         p.epoch_step += 1
@@ -121,16 +127,15 @@ class TrainingLoop:
         if tally.window_steps >= tally.record_every:
             self.run.history.add_train(p.step, tally.window_loss / tally.window_steps, elapsed)
             tally.window_loss, tally.window_steps = 0.0, 0
-        eta = (setup.total_steps - p.global_step(setup.batcher.steps)) * tally.rate.seconds_per_step()
-        if budget > 0:
-            eta = min(eta, max(0.0, budget - elapsed))
+        self.forecast.observe(p.step, p.epoch_step, elapsed)
+        total, eta = self._forecast_end(elapsed)
         self._emit(
             StepEvent(
                 step=p.step,
-                epoch=p.epoch,
+                epoch=p.epoch_number(),
                 epoch_step=p.epoch_step,
-                steps_per_epoch=setup.batcher.steps,
-                total_steps=setup.total_steps,
+                steps_per_epoch=self.setup.batcher.steps,
+                total_steps=total,
                 loss=loss,
                 lr=lr,
                 chars_per_s=tally.rate.chars_per_s(),
@@ -169,7 +174,7 @@ class TrainingLoop:
     def _maybe_evaluate(self) -> None:
         every = self.config.eval_every
         if every and self.run.progress.step % every == 0 and not self._epoch_ending():
-            self.evaluate(self._elapsed_at_step)
+            self._maybe_save_best(self._elapsed_at_step)
 
     def _maybe_sample(self) -> None:
         every = self.config.sample_every
@@ -191,7 +196,7 @@ class TrainingLoop:
         cfg = self.config
         if cfg.max_steps and self.run.progress.step >= cfg.max_steps:
             return "max_steps"
-        if cfg.time_budget_s > 0 and self._elapsed_at_step >= cfg.time_budget_s:
+        if cfg.time_budget_s > 0 and self._elapsed_at_step >= self._deadline():
             return "time_budget"
         return "stopped" if self.commands.stopping else ""
 
@@ -216,20 +221,20 @@ class TrainingLoop:
 
     def _finish(self, reason: str) -> FinishedEvent:
         p = self.run.progress
+        if reason != "diverged":
+            self._final_validation(reason, self.run.elapsed())
         elapsed = self.run.elapsed()
-        if reason != "diverged" and (not p.best_known or reason in ("max_steps", "time_budget")):
-            # Make sure the saved profile has a validation figure for its final weights.
-            self.evaluate(elapsed, full=True)
         if self.run.saved_step != p.step or reason != "completed":
             self._save(reason)
         state = "finished" if reason in FINISHED_REASONS else "failed" if reason == "diverged" else "stopped"
         self._set_state(state, self._end_message)
+        best = p.best_full if p.best_full is not None else math.inf
         event = FinishedEvent(
             reason=reason,
             step=p.step,
-            epoch=p.epoch,
-            best_val_loss=p.best_val_loss,
-            best_val_bpc=p.best_val_loss / LN2,
+            epoch=p.epoch_number(),
+            best_val_loss=best,
+            best_val_bpc=best / LN2,
             elapsed_s=elapsed,
             message=self._end_message,
         )
@@ -266,64 +271,130 @@ class TrainingLoop:
 
     # ----- validation -----
 
-    def _validate(self, full: bool) -> float:
-        setup, cfg = self.setup, self.config
-        data = setup.val_data
-        if not full and len(data) > cfg.eval_max_chars:
-            data = data[: cfg.eval_max_chars]
+    def _check(self, model=None) -> ValFigure:
+        """A check between epoch ends: the estimate, or the full figure of a small split."""
         with self._model_lock:
-            return evaluate(setup.model, data, cfg.batch, cfg.seq_len, setup.device)
+            return self.validation.check(model or self.setup.model)
 
-    def _note_val(self, val_loss: float, elapsed: float) -> bool:
-        """Record a validation loss; True (and the weights kept as the best) when it is the best yet."""
-        p = self.run.progress
-        self.run.history.add_val(p.step, val_loss, elapsed)
-        if val_loss < p.best_val_loss:
-            p.best_val_loss, p.best_step = val_loss, p.step
-            with self._model_lock:
-                self.run.best_weights = checkpoint.cpu_state_dict(self.setup.model)
-            return True
-        return False
+    def _full(self, model=None) -> ValFigure:
+        with self._model_lock:
+            return self.validation.full(model or self.setup.model)
 
-    def evaluate(self, elapsed: float, full: bool = False) -> None:
-        """Validate (a prefix of the split unless ``full``), emit the figure, save new best weights."""
-        val_loss = self._validate(full)
+    def _keep_if_best(self, figure: ValFigure, full: float | None) -> bool:
+        """Offer a check's figure to keep-best; True (and the weights kept) when it is the best yet."""
         p = self.run.progress
-        if not math.isfinite(val_loss):
+        self._checked_step = p.step
+        if not math.isfinite(figure.loss) or not p.note_check(figure.loss, figure.stderr, full):
+            return False
+        with self._model_lock:
+            self.run.best_weights = checkpoint.cpu_state_dict(self.setup.model)
+        return True
+
+    def evaluate(self, elapsed: float) -> bool:
+        """Check the validation loss, emit the figure, keep new best weights; True when they are the best yet."""
+        figure = self._check()
+        p = self.run.progress
+        if not math.isfinite(figure.loss):
             self._emit(WarningEvent(step=p.step, message="validation loss is not finite"))
-            return
-        improved = self._note_val(val_loss, elapsed)
+            return False
+        self.run.history.add_val(p.step, figure.loss, elapsed)
+        improved = self._keep_if_best(figure, None)
         self._emit(
             EvalEvent(
                 step=p.step,
-                epoch=p.epoch,
-                val_loss=val_loss,
-                val_bpc=val_loss / LN2,
+                epoch=p.epoch_number(),
+                val_loss=figure.loss,
+                val_bpc=figure.loss / LN2,
                 best_val_loss=p.best_val_loss,
                 elapsed_s=elapsed,
+                estimate=figure.estimate,
+                stderr=figure.stderr,
             )
         )
-        if improved and not full:
+        return improved
+
+    def _maybe_save_best(self, elapsed: float) -> None:
+        if self.evaluate(elapsed):
             self._save("best")
 
     def _end_epoch(self, train_loss: float, elapsed: float) -> bool:
-        """Validate the whole split at an epoch's end; True when early stopping ends training."""
+        """Validate the whole split at an epoch's end; True when early stopping ends training.
+
+        Keep-best compares the check (an estimate when the split is estimated) like every other check.
+        """
         p = self.run.progress
-        val_loss = self._validate(full=True)
-        improved = math.isfinite(val_loss) and self._note_val(val_loss, elapsed)
+        full = self._full()
+        check = self._check() if self.validation.estimates else full
+        if math.isfinite(full.loss):
+            self.run.history.add_val(p.step, full.loss, elapsed)
+        improved = self._keep_if_best(check, full.loss)
         p.bad_epochs = 0 if improved else p.bad_epochs + 1
         self._emit(
             EpochEvent(
-                epoch=p.epoch + 1,
+                epoch=p.epoch_number(),
                 step=p.step,
                 train_loss=train_loss,
-                val_loss=val_loss,
-                val_bpc=val_loss / LN2,
+                val_loss=full.loss,
+                val_bpc=full.loss / LN2,
                 chars_per_s=self.run.tally.rate.chars_per_s(),
                 elapsed_s=elapsed,
                 best_val_loss=p.best_val_loss,
                 lr=self.setup.optimizer.param_groups[0]["lr"],
+                best_estimate=p.best_estimated,
             )
         )
         patience = self.config.early_stop_patience
         return bool(patience) and p.bad_epochs >= patience
+
+    def _final_validation(self, reason: str, elapsed: float) -> None:
+        """The figures a run ends with: a check of the last weights (when a limit cut the run short or none
+        was made), then the full-split figure of the kept weights, which the finish reports and the profile stores."""
+        p = self.run.progress
+        if self._checked_step != p.step and (not p.best_known or reason in ("max_steps", "time_budget")):
+            self.evaluate(elapsed)
+        if p.best_full is not None or self.run.best_weights is None:
+            return
+        if p.best_step == p.step:
+            p.best_full = self._full().loss
+            return
+        with self._model_lock:
+            model = copy.deepcopy(self.setup.model)
+        model.load_state_dict(self.run.best_weights)
+        p.best_full = self._full(model).loss
+
+    # ----- the forecast of the end -----
+
+    def _schedule(self) -> Schedule:
+        cfg, setup, plan = self.config, self.setup, self.validation.plan
+        return Schedule(
+            steps_per_epoch=setup.batcher.steps,
+            eval_every=cfg.eval_every,
+            sample_every=cfg.sample_every,
+            step_chars=cfg.batch * cfg.seq_len,
+            check_chars=plan.chars_read if plan is not None else len(setup.val_data),
+            full_chars=len(setup.val_data),
+            sample_chars=cfg.sample_length,
+        )
+
+    def _final_seconds(self) -> float:
+        """Predicted seconds of the final validation: a check of the last weights and a full-split figure."""
+        speed = EVAL_SPEEDUP * self.run.tally.rate.chars_per_s()
+        return self.validation.predicted_seconds(False, speed) + self.validation.predicted_seconds(True, speed)
+
+    def _deadline(self) -> float:
+        """When training must end under the time budget for the final validation to end inside it."""
+        budget = self.config.time_budget_s
+        return max(0.5 * budget, budget - RESERVE_MARGIN * self._final_seconds())
+
+    def _forecast_end(self, elapsed: float) -> tuple[int, float]:
+        """(the step training will end at, the seconds until the run ends, final validation included)."""
+        setup, p, budget = self.setup, self.run.progress, self.config.time_budget_s
+        last = p.step + setup.total_steps - p.global_step(setup.batcher.steps)  # the last step of the last epoch
+        if not self.forecast.ready:
+            eta = (last - p.step) * self.run.tally.rate.seconds_per_step()
+            return last, min(eta, max(0.0, budget - elapsed)) if budget > 0 else eta
+        end = last
+        if budget > 0:
+            end = self.forecast.final_step(p.step, p.epoch_step, self._deadline() - elapsed, last)
+        eta = self.forecast.seconds_for(p.step, p.epoch_step, end - p.step) + self._final_seconds()
+        return end, min(eta, max(0.0, budget - elapsed)) if budget > 0 else eta

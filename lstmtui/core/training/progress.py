@@ -25,7 +25,11 @@ class Progress:
     epoch_step: int = 0  # steps taken in the current epoch
     step: int = 0  # steps taken in all sessions of this profile
     elapsed_before: float = 0.0  # training seconds of the profile's earlier sessions
+    # The lowest figure of the checks keep-best compares (estimates, when the split is estimated):
+    # the kept weights are the ones it was measured on.
     best_val_loss: float = math.inf
+    best_stderr: float | None = None  # its standard error when it is an estimate; None: a full-split figure
+    best_full: float | None = None  # the full-split figure of the kept weights, once measured
     best_step: int = -1
     bad_epochs: int = 0  # epoch ends in a row without a better validation loss
     base_lr: float = 0.0  # the peak learning rate the schedule scales
@@ -35,10 +39,28 @@ class Progress:
         """The 0-based step of the whole schedule that comes next."""
         return self.epoch * steps_per_epoch + self.epoch_step
 
+    def epoch_number(self) -> int:
+        """The epoch, counted from 1, of the last step taken (the first epoch before any step)."""
+        return self.epoch + 1 if self.epoch_step > 0 else max(1, self.epoch)
+
     @property
     def best_known(self) -> bool:
         """Whether any validation loss has been recorded."""
         return self.best_val_loss != math.inf
+
+    @property
+    def best_estimated(self) -> bool:
+        """Whether the best figure is an estimate (the split was too large to read whole at each check)."""
+        return self.best_stderr is not None
+
+    def note_check(self, loss: float, stderr: float | None, full: float | None) -> bool:
+        """Offer a check's figure (``stderr`` for an estimate; ``full``: the same weights' full-split figure,
+        if measured) to keep-best; True when it is the best yet, and the caller keeps the weights."""
+        if not loss < self.best_val_loss:
+            return False
+        self.best_val_loss, self.best_stderr, self.best_step = loss, stderr, self.step
+        self.best_full = full if full is not None else (loss if stderr is None else None)
+        return True
 
 
 class LossLog:

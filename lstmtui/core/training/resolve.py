@@ -58,13 +58,18 @@ def resumed_progress(
     saved: SavedProgress, config: TrainConfig, overrides: Mapping[str, object], steps_per_epoch: int
 ) -> Progress:
     """The progress a resumed run continues from: a typed (or never saved) learning rate replaces the saved
-    peak, and an epoch saved at its very end continues with the next one."""
+    peak, and an epoch saved at its very end continues with the next one. Keep-best goes on comparing the
+    figures it chose by (the saved estimate, or the full-split figure of a profile that has none)."""
+    estimated = saved.best_estimate is not None
+    chosen_by = saved.best_estimate if estimated else saved.best_val_loss
     progress = Progress(
         epoch=saved.epoch,
         epoch_step=saved.epoch_step,
         step=saved.step,
         elapsed_before=float(saved.elapsed_s),
-        best_val_loss=math.inf if saved.best_val_loss is None else float(saved.best_val_loss),
+        best_val_loss=math.inf if chosen_by is None else float(chosen_by),
+        best_stderr=(saved.best_estimate_stderr or 0.0) if estimated else None,
+        best_full=saved.best_val_loss,
         best_step=saved.best_step,
         bad_epochs=saved.bad_epochs,
         base_lr=config.lr if "lr" in overrides or saved.base_lr is None else float(saved.base_lr),
@@ -78,8 +83,10 @@ def resumed_progress(
 def saved_progress(
     progress: Progress, config: TrainConfig, steps_per_epoch: int, elapsed: float, parameters: int, device: str
 ) -> SavedProgress:
-    """What a save records of where the run stands."""
-    best = progress.best_val_loss if progress.best_known else None
+    """What a save records of where the run stands: the full-split figure of the best weights once measured,
+    and the estimate they were kept by."""
+    best = progress.best_full if progress.best_known else None
+    estimate = progress.best_val_loss if progress.best_known and progress.best_estimated else None
     return SavedProgress(
         epoch=progress.epoch,
         epoch_step=progress.epoch_step,
@@ -89,6 +96,8 @@ def saved_progress(
         best_val_loss=best,
         best_val_bpc=None if best is None else best / LN2,
         best_step=progress.best_step,
+        best_estimate=estimate,
+        best_estimate_stderr=progress.best_stderr if estimate is not None else None,
         bad_epochs=progress.bad_epochs,
         base_lr=progress.base_lr,
         lr_scale=progress.lr_scale,

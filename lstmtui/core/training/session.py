@@ -291,7 +291,7 @@ class TrainingSession:
         self._emit(
             SampleEvent(
                 step=p.step,
-                epoch=p.epoch,
+                epoch=p.epoch_number(),
                 temperature=cfg.sample_temperature,
                 prime=prime,
                 text=text,
@@ -342,6 +342,11 @@ class TrainingSession:
         seconds = time.perf_counter() - t0
         self._emit(
             CheckpointEvent(
-                step=step, epoch=run.progress.epoch, reason=reason, profile=name, path=str(path), seconds=seconds
+                step=step,
+                epoch=run.progress.epoch_number(),
+                reason=reason,
+                profile=name,
+                path=str(path),
+                seconds=seconds,
             )
         )

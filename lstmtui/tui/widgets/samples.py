@@ -31,7 +31,7 @@ class SamplesLog(RichLog):
         """Append one sample under a dim label line, then the share copied from the corpus if known."""
         self.count += 1
         self.last_step = max(self.last_step, step)
-        self.write(Text(f"── epoch {epoch + 1} · step {step:,} · T {temperature:g} ──", style="bold dim"))
+        self.write(Text(f"── epoch {epoch} · step {step:,} · T {temperature:g} ──", style="bold dim"))
         body = Text()
         if prime.strip():
             body.append(prime, style="dim italic")

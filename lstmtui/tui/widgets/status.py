@@ -36,7 +36,7 @@ class TrainingStats:
     device: str = ""
     params: int = 0
     prepare: str = ""
-    epoch: int = 0
+    epoch: int = 0  # the epoch under way, counted from 1 (as events count it)
     epochs: int = 0
     epoch_step: int = 0
     steps_per_epoch: int = 0
@@ -78,7 +78,7 @@ def render_status(s: TrainingStats, width: int = 30) -> Text:
     if s.epochs:
         frac = s.epoch_step / s.steps_per_epoch if s.steps_per_epoch else 0.0
         bar_w = max(4, width - 18)
-        t.append(f"epoch {min(s.epoch + 1, s.epochs)}/{s.epochs} ")
+        t.append(f"epoch {max(1, min(s.epoch, s.epochs))}/{s.epochs} ")  # counted from 1, like events
         t.append(_bar(frac, bar_w), style="green")
         t.append(f" {frac:4.0%}\n")
     else:

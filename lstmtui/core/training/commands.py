@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from enum import Enum
-from queue import SimpleQueue
+from queue import Empty, SimpleQueue
 
 from lstmtui.core.errors import ConfigError
 
@@ -55,9 +55,12 @@ class Commands:
         while not inbox.empty():  # the training thread is the only reader: not empty means get() returns at once
             self._apply(*inbox.get())
 
-    def wait(self) -> None:
-        """Block until the next command comes, and apply it (training thread, while paused)."""
-        self._apply(*self._inbox.get())
+    def wait(self, timeout: float | None = None) -> None:
+        """Apply the next command once it comes, or return after ``timeout`` seconds (training thread, paused)."""
+        try:
+            self._apply(*self._inbox.get(timeout=timeout))
+        except Empty:
+            pass
 
     def take_sample(self) -> bool:
         """Whether a sample was asked for since the last call."""

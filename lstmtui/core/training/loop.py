@@ -1,8 +1,11 @@
 """The training loop of one session, as nanoGPT's train.py reads.
 
-Each iteration: take commands (wait out a pause) -> train a step -> maybe evaluate -> maybe sample
--> maybe save -> stop if a limit is reached -> at an epoch's last step, validate the whole split.
-A non-finite step is skipped with the learning rate halved; several in a row end the run.
+Each iteration: apply rank 0's decision (wait out a pause) -> train a chunk of steps and read it
+back (deferred.py) -> maybe evaluate -> maybe sample -> maybe save -> stop if a limit is reached
+-> at an epoch's last step, validate the whole split. A chunk is one step on one CPU process, so
+that reads step by step. A non-finite step is skipped with the learning rate halved; several in a
+row end the run. In a distributed run every rank runs this loop and takes the same branches: what
+depends on a clock, a command or a validation figure is rank 0's decision (decisions.py).
 """
 
 from __future__ import annotations
@@ -19,11 +22,13 @@ from lstmtui.core import checkpoint
 from lstmtui.core.config import TrainConfig
 from lstmtui.core.events import EpochEvent, EvalEvent, Event, FinishedEvent, StepEvent, WarningEvent
 from lstmtui.core.training.commands import Commands
+from lstmtui.core.training.decisions import Decision, decide, share_figure
+from lstmtui.core.training.deferred import Chunk, ChunkRead, chunk_length, read_chunk, run_chunk, sync_interval
 from lstmtui.core.training.evaluation import ValFigure, Validation
 from lstmtui.core.training.forecast import EVAL_SPEEDUP, RunForecast, Schedule
 from lstmtui.core.training.progress import HISTORY_POINTS, LN2, RunState
 from lstmtui.core.training.setup import Setup
-from lstmtui.core.training.step import learning_rate, recover_weights, train_step
+from lstmtui.core.training.step import recover_weights
 
 MAX_BAD_STEPS = 8  # consecutive non-finite steps before training is declared diverged
 FINISHED_REASONS = ("completed", "early_stopped", "max_steps", "time_budget")
@@ -47,6 +52,7 @@ class TrainingLoop:
         save: Callable[[str], None],
         sample: Callable[[], None],
         saved_weights: Callable[[], Tensors | None],
+        sync_every: int | None = None,
     ) -> None:
         self.config = config
         self.setup = setup
@@ -63,6 +69,9 @@ class TrainingLoop:
         self.validation = Validation(setup.val_data, config.eval_max_chars, setup.device)
         self.forecast = RunForecast(self._schedule())
         self._checked_step = -1  # the step whose weights the last check measured
+        self.world = setup.world
+        self.sync_every = sync_interval(setup.device, setup.world, sync_every)  # steps between reads
+        self._time_fraction = 0.0  # of the time budget, as rank 0 last read its clock
 
     def train(self) -> FinishedEvent:
         """Train until done; save, and return (and emit) the FinishedEvent."""
@@ -71,19 +80,21 @@ class TrainingLoop:
         tally.record_every = max(1, self.setup.total_steps // HISTORY_POINTS)
         if self.run.progress.epoch_step == 0:
             self._start_epoch()
+        decision = self._read(None)  # commands that came before the first step
         reason = ""
         while not reason:
-            reason = self._step_boundary()
+            reason = self._apply(decision)
             if reason:
                 break
-            if not self._train_step():
+            decision, trained = self._train_chunk()
+            if not trained:
                 reason = self._after_bad_step()
                 continue
             self._maybe_evaluate()
             self.commands.take()
             self._maybe_sample()
-            self._maybe_save()
-            reason = self._limit_reached() or self._maybe_end_epoch()
+            self._maybe_save(decision)
+            reason = self._limit_reached(decision) or self._maybe_end_epoch()
         return self._finish(reason)
 
     # ----- the step -----
@@ -92,27 +103,22 @@ class TrainingLoop:
         self.run.hidden = None
         self.run.tally.epoch_loss, self.run.tally.epoch_steps = 0.0, 0
 
-    def _train_step(self) -> bool:
-        """Train on the epoch's next window; False when the step was skipped as non-finite."""
-        setup, run, budget = self.setup, self.run, self.config.time_budget_s
-        time_fraction = run.elapsed() / self._deadline() if budget > 0 else 0.0
-        lr = learning_rate(run.progress, self.config, setup.batcher.steps, setup.total_steps, time_fraction)
-        for group in setup.optimizer.param_groups:
-            group["lr"] = lr
-        x, y = setup.batcher.window(run.progress.epoch_step)
-        t0 = time.perf_counter()
-        with self._model_lock:
-            loss, hidden = train_step(setup.model, setup.optimizer, x, y, run.hidden, self.config, setup.device)
-        if setup.device.type == "cuda":
-            torch.cuda.synchronize(setup.device)
-        seconds = time.perf_counter() - t0
-        if hidden is None:
-            return False
-        run.hidden = hidden
-        self._count_step(loss, lr, x.numel(), seconds)
-        return True
+    def _train_chunk(self) -> tuple[Decision, bool]:
+        """Train the epoch's next windows up to the next read, count them, take rank 0's decision there;
+        False when a step was skipped as non-finite (the steps before it count, the rest are dropped)."""
+        setup, run = self.setup, self.run
+        steps = chunk_length(run.progress, self.config, setup.batcher.steps, self.sync_every)
+        chunk = run_chunk(setup, run, self.config, steps, self._time_fraction, self._model_lock)
+        read, decision = self._read_back(chunk)
+        times = read.step_times(chunk)
+        for loss, lr, chars, (seconds, elapsed) in zip(read.losses, chunk.lrs, chunk.chars, times, strict=False):
+            self._count_step(loss, lr, chars, seconds, elapsed)
+        if read.skipped_at is not None:
+            return decision, False
+        run.hidden = chunk.hidden
+        return decision, True
 
-    def _count_step(self, loss: float, lr: float, chars: int, seconds: float) -> None:
+    def _count_step(self, loss: float, lr: float, chars: int, seconds: float, elapsed: float) -> None:
         """Advance the counters, record the loss and emit the step's event."""
         p, tally = self.run.progress, self.run.tally
         tally.bad_steps = 0
@@ -123,7 +129,7 @@ class TrainingLoop:
         tally.window_loss += loss
         tally.window_steps += 1
         tally.rate.add(chars, seconds)
-        elapsed = self._elapsed_at_step = self.run.elapsed()
+        self._elapsed_at_step = elapsed
         if tally.window_steps >= tally.record_every:
             self.run.history.add_train(p.step, tally.window_loss / tally.window_steps, elapsed)
             tally.window_loss, tally.window_steps = 0.0, 0
@@ -149,7 +155,7 @@ class TrainingLoop:
         run, p, tally = self.run, self.run.progress, self.run.tally
         tally.bad_steps += 1
         p.lr_scale *= 0.5
-        note = recover_weights(self.setup.model, self.setup.optimizer, self._model_lock, self._finite_weights)
+        note = self._recover_weights()
         if note:
             run.hidden = None
         message = f"non-finite loss at step {p.step}: step skipped, learning rate halved{note or ''}"
@@ -162,6 +168,18 @@ class TrainingLoop:
             return "diverged"
         run.hidden = None
         return ""
+
+    def _recover_weights(self) -> str | None:
+        """recover_weights on rank 0, whose outcome every rank follows (restored weights are broadcast)."""
+        note = recover_weights(self.setup.model, self.setup.optimizer, self._model_lock, self._finite_weights)
+        if not self.world.joined:
+            return note
+        (outcome,) = self.world.share([0.0 if note == "" else 2.0 if note is None else 1.0])
+        if outcome == 1.0:
+            with self._model_lock:
+                self.world.broadcast_(list(self.setup.model.parameters()))
+                self.setup.optimizer.state.clear()
+        return "" if outcome == 0.0 else None if outcome == 2.0 else ", weights restored from the best finite ones"
 
     def _finite_weights(self) -> Tensors | None:
         return self.run.best_weights if self.run.best_weights is not None else self._saved_weights()
@@ -182,23 +200,19 @@ class TrainingLoop:
         if scheduled or self.commands.take_sample():
             self._sample()
 
-    def _maybe_save(self) -> None:
-        now, tally, every_min = time.perf_counter(), self.run.tally, self.config.save_every_min
-        if self.commands.take_save():
-            self._save("requested")
-            tally.last_save = now
-        elif every_min > 0 and now - tally.last_save >= every_min * 60:
-            self._save("periodic")
-            tally.last_save = now
+    def _maybe_save(self, decision: Decision) -> None:
+        if decision.save:
+            self._save(decision.save)
+            self.run.tally.last_save = time.perf_counter()
 
-    def _limit_reached(self) -> str:
+    def _limit_reached(self, decision: Decision) -> str:
         """Why training ends after this step ('max_steps', 'time_budget', 'stopped'), or ''."""
         cfg = self.config
         if cfg.max_steps and self.run.progress.step >= cfg.max_steps:
             return "max_steps"
-        if cfg.time_budget_s > 0 and self._elapsed_at_step >= self._deadline():
+        if cfg.time_budget_s > 0 and decision.over_budget:
             return "time_budget"
-        return "stopped" if self.commands.stopping else ""
+        return "stopped" if decision.stop else ""
 
     def _maybe_end_epoch(self) -> str:
         """At an epoch's last step: validate, sample and save; 'early_stopped' or 'completed' when training ends."""
@@ -241,44 +255,77 @@ class TrainingLoop:
         self._emit(event)
         return event
 
-    # ----- commands at step boundaries -----
+    # ----- rank 0's decisions, at the reads -----
 
-    def _step_boundary(self) -> str:
-        """Apply the queued commands, wait out a pause; 'stopped' when asked to stop, else ''."""
-        commands = self.commands
-        commands.take()
-        if commands.paused and not commands.stopping:
-            self._wait_while_paused()
-        if commands.stopping:
+    def _read_back(self, chunk: Chunk | None) -> tuple[ChunkRead, Decision]:
+        """Read a chunk back and take rank 0's decision, in one collective: (ChunkRead, Decision)."""
+        values = self._decision_values() if self.world.is_main else Decision().values()
+        self.commands.take()
+        read, shared = read_chunk(chunk, self.world, self.commands.stopping, values)
+        decision = Decision.from_values(shared)
+        self._time_fraction = decision.time_fraction
+        return read, decision
+
+    def _read(self, chunk: Chunk | None) -> Decision:
+        return self._read_back(chunk)[1]
+
+    def _decision_values(self) -> list[float]:
+        """Rank 0's decision from its commands and clock, as shared."""
+        every_min, budget = self.config.save_every_min, self.config.time_budget_s
+        due = every_min > 0 and time.perf_counter() - self.run.tally.last_save >= every_min * 60
+        deadline = self._deadline() if budget > 0 else 0.0
+        return decide(self.commands, elapsed=self.run.elapsed(), deadline=deadline, save_due=due).values()
+
+    def _apply(self, decision: Decision) -> str:
+        """Wait out a pause, take a new learning rate; 'stopped' when asked to stop, else ''."""
+        if decision.pause and not decision.stop:
+            decision = self._wait_while_paused()
+        if decision.stop:
             return "stopped"
-        lr = commands.take_lr()
-        if lr is not None:
-            self.run.progress.base_lr, self.run.progress.lr_scale = lr, 1.0
+        self._take_lr(decision)
         return ""
 
-    def _wait_while_paused(self) -> None:
-        """Block until resumed or stopped; saves and samples asked for meanwhile are made at once."""
-        commands = self.commands
+    def _take_lr(self, decision: Decision) -> None:
+        if decision.lr is not None:
+            self.run.progress.base_lr, self.run.progress.lr_scale = decision.lr, 1.0
+
+    def _wait_while_paused(self) -> Decision:
+        """Block until resumed or stopped; saves and samples asked for meanwhile are made at once.
+
+        Rank 0 shares a decision at least every ``keepalive_s``, so the others, waiting for it, never
+        reach the collectives' timeout however long the pause.
+        """
         self._set_state("paused", "")
-        while commands.paused and not commands.stopping:
-            if commands.take_save():
-                self._save("requested")
-            if commands.take_sample():
+        while True:
+            if self.world.is_main:
+                self.commands.wait(self.world.keepalive_s)
+            decision = self._read(None)
+            self._take_lr(decision)
+            self._maybe_save(decision)
+            if self.commands.take_sample():
                 self._sample()
-            commands.wait()
-        if not commands.stopping:
+            if decision.stop or not decision.pause:
+                break
+        if not decision.stop:
             self._set_state("training", "")
+        return Decision(stop=decision.stop, time_fraction=decision.time_fraction)
 
     # ----- validation -----
 
     def _check(self, model=None) -> ValFigure:
-        """A check between epoch ends: the estimate, or the full figure of a small split."""
-        with self._model_lock:
-            return self.validation.check(model or self.setup.model)
+        """A check between epoch ends: the estimate, or the full figure of a small split (rank 0's, shared)."""
+        figure = None
+        if self.world.is_main:
+            with self._model_lock:
+                figure = self.validation.check(model or self.setup.model)
+        return share_figure(self.world, figure)
 
     def _full(self, model=None) -> ValFigure:
-        with self._model_lock:
-            return self.validation.full(model or self.setup.model)
+        figure = None
+        if self.world.is_main:
+            with self._model_lock:
+                figure = self.validation.full(model or self.setup.model)
+        return share_figure(self.world, figure)
 
     def _keep_if_best(self, figure: ValFigure, full: float | None) -> bool:
         """Offer a check's figure to keep-best; True (and the weights kept) when it is the best yet."""
@@ -377,9 +424,8 @@ class TrainingLoop:
         )
 
     def _final_seconds(self) -> float:
-        """Predicted seconds of the final validation: a check of the last weights and a full-split figure."""
-        speed = EVAL_SPEEDUP * self.run.tally.rate.chars_per_s()
-        return self.validation.predicted_seconds(False, speed) + self.validation.predicted_seconds(True, speed)
+        """Predicted seconds of the final validation (see Validation.final_seconds)."""
+        return self.validation.final_seconds(EVAL_SPEEDUP * self.run.tally.rate.chars_per_s())
 
     def _deadline(self) -> float:
         """When training must end under the time budget for the final validation to end inside it."""

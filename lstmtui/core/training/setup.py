@@ -7,17 +7,23 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch import nn
 
 from lstmtui.core.batching import StreamBatcher
 from lstmtui.core.config import ModelConfig, estimate_training_bytes
 from lstmtui.core.device import available_memory
+from lstmtui.core.distributed import World
 from lstmtui.core.errors import ConfigError
 from lstmtui.core.model import CharLSTM
 
 
 @dataclass(frozen=True)
 class Setup:
-    """The device, data, model and optimizer of a prepared session."""
+    """The device, data, model and optimizer of a prepared session, and its place in a distributed run.
+
+    ``batcher`` yields this process's streams; ``trainer`` is what a training step calls (DDP around
+    ``model`` in a distributed run); everything else (evaluation, samples, saves) uses ``model``.
+    """
 
     device: torch.device
     batcher: StreamBatcher
@@ -25,6 +31,13 @@ class Setup:
     model: CharLSTM
     optimizer: torch.optim.Optimizer
     total_steps: int
+    trainer: nn.Module | None = None
+    world: World = World()
+
+    @property
+    def step_model(self) -> nn.Module:
+        """The module a training step calls."""
+        return self.trainer if self.trainer is not None else self.model
 
 
 def check_memory(model_config: ModelConfig, batch: int, seq_len: int, device: torch.device) -> None:
@@ -47,6 +60,10 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def optimizer_for(model: CharLSTM, lr: float, weight_decay: float) -> torch.optim.Optimizer:
-    """AdamW: decoupled weight decay (with none it is Adam, bit for bit)."""
-    return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+def optimizer_for(
+    model: CharLSTM, lr: float, weight_decay: float, device: torch.device | None = None
+) -> torch.optim.Optimizer:
+    """AdamW: decoupled weight decay (with none it is Adam, bit for bit); fused on CUDA, where it also skips
+    a non-finite step on the device (step.step_unless), so the host never waits for the step."""
+    fused = device is not None and device.type == "cuda"
+    return torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay, fused=fused or None)

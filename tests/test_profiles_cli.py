@@ -13,9 +13,10 @@ import pytest
 import torch
 
 from lstmtui.cli import main
+from lstmtui.commands.profile_chart import LN2, split_runs
 from lstmtui.commands.profiles import learning_curve
 from lstmtui.core.config import ModelConfig
-from lstmtui.core.profiles import History, ProfileMeta, ProfileStore, TrainPoint, ValPoint
+from lstmtui.core.profiles import History, HistoryEvent, ProfileMeta, ProfileStore, TrainPoint, ValPoint
 
 REPO = Path(__file__).resolve().parent.parent
 VOCAB = [chr(c) for c in range(32, 32 + 30)] + ["\n"]
@@ -26,12 +27,25 @@ def save_profile(store: ProfileStore, name: str, **extra) -> None:
         "model": ModelConfig(vocab_size=len(VOCAB), hidden=32, layers=2).to_dict(),
         "vocab": VOCAB,
         "train_config": {"epochs": 20, "lr": 0.002},
-        "progress": {"epoch": 3, "step": 900, "best_val_loss": 1.3862943611198906, "best_step": 800, "finished": False},
+        "progress": {
+            "epoch": 3,
+            "step": 900,
+            "best_val_loss": 1.3862943611198906,
+            "best_step": 800,
+            "finished": False,
+            "hidden_policy": "carry-within-epoch-reset-at-epoch-start",
+            "lr_scale": 0.5,
+        },
+        "optim_groups": [{"lr": 0.0012, "betas": [0.9, 0.999], "params": [0, 1]}],
         "history": {
             "train": [[s, 4.0 - s / 400, s / 10] for s in range(0, 1000, 20)],
             "val": [[s, 3.0 - s / 500, (3.0 - s / 500) / 0.6931471805599453, s / 10] for s in range(100, 1000, 100)],
         },
-        "corpus": {"paths": ["/data/tiny shakespeare.txt", "/data/more.txt"], "size_bytes": 1115394},
+        "corpus": {
+            "paths": ["/data/tiny shakespeare.txt", "/data/more.txt"],
+            "size_bytes": 1115394,
+            "sha256": "ab" * 32,
+        },
         "sampling": {"temperature": 0.7},
         "rng": {"python": [3, [0] * 624 + [624], None], "numpy": ["MT19937", [0] * 624, 0, 0, 0.0]},
     }
@@ -84,7 +98,10 @@ def test_home_option_before_or_after_the_action(tmp_path, capsys):
         assert code == 0 and "far" in out, argv
 
 
-def test_show_prints_everything_and_the_curve(store, capsys):
+INTERNAL = ("optim_groups", "hidden_policy", "lr_scale", "rng: saved states", "format_version", "sha256")
+
+
+def test_show_prints_what_a_user_can_act_on_and_the_curve(store, capsys):
     save_profile(store, "shakespeare")
     code, out, _ = run_cli(capsys, "show", "shakespeare")
     assert code == 0
@@ -97,15 +114,22 @@ def test_show_prints_everything_and_the_curve(store, capsys):
         "temperature: 0.7",
         "lr: 0.002",
         "tiny shakespeare.txt",
-        "rng: saved states for python, numpy",
         "best: ",
         "created: ",
-        "format_version: 1",
     ):
         assert text in out, text
+    for text in INTERNAL:  # what resumption needs and a user cannot act on
+        assert text not in out, text
     assert "learning curve (bits/char" in out and "·" in out and "o" in out
+    code, verbose, _ = run_cli(capsys, "show", "shakespeare", "--verbose")
+    assert code == 0 and all(text in verbose for text in INTERNAL)
+    assert "rng: saved states for python, numpy" in verbose and "format_version: 1" in verbose
+    assert "hidden_policy: carry-within-epoch-reset-at-epoch-start" in verbose
+    assert all(line in verbose for line in out.splitlines())  # verbose only adds
     code, out, _ = run_cli(capsys, "show", "shakespeare", "--json")
-    assert code == 0 and json.loads(out)["progress"]["step"] == 900
+    data = json.loads(out)
+    assert code == 0 and data["progress"]["step"] == 900 and data["progress"]["lr_scale"] == 0.5
+    assert data["optim_groups"][0]["lr"] == 0.0012 and data["rng"]["python"]
 
 
 def test_show_escapes_control_characters_from_a_profile(store, capsys):
@@ -124,6 +148,32 @@ def test_learning_curve_handles_empty_and_flat_histories():
     drawn = learning_curve(history, width=20, height=5)
     assert drawn[1].endswith("·" + " " * 19)  # high loss at the first step: top-left
     assert "o" in drawn[5]  # 1.5 bits/char is the lowest point: bottom row
+
+
+def test_a_fine_tune_is_drawn_as_a_segment_of_its_own():
+    old = tuple(TrainPoint(s, 3.0 - s / 500) for s in range(20, 1001, 20))
+    new = tuple(TrainPoint(s, 2.5 - s / 500) for s in range(10, 501, 10))  # the fine-tune counts from 1 again
+    val = (ValPoint(1000, 1.0, 1.0 / LN2), ValPoint(500, 0.9, 0.9 / LN2))
+    history = History(train=old + new, val=val, events=(HistoryEvent(1000, "fine-tune", ("/data/accents.txt",)),))
+    lines = learning_curve(history)
+    rows = [line.split("|", 1)[1] for line in lines[1:11]]
+    boundary = {row.index("¦") for row in rows if "¦" in row}
+    assert len(boundary) == 1  # one column marks where the fine-tune starts
+    [at] = boundary
+    assert all("+" not in row[:at] and "·" not in row[at + 1 :] for row in rows)  # old left of it, new right
+    assert sum(row.count("+") for row in rows) > 20 and "*" in "".join(rows) and "o" in "".join(rows)
+    assert lines[12].split()[-1] == "1500"  # the runs end to end: 1000 steps, then 500
+    assert lines[13].startswith("¦ step 1,000: fine-tuned on accents.txt") and "+ train, * validation" in lines[13]
+    assert learning_curve(History(train=old)) == learning_curve(History(train=old, events=()))
+    assert len(learning_curve(History(train=old))) == 13  # no fine-tune: no legend line
+
+
+def test_split_runs_where_the_step_count_is_not_seen_to_start_again():
+    event = HistoryEvent(5, "fine-tune", None)
+    points = [TrainPoint(s, 1.0) for s in (1, 2, 3, 4, 5, 6, 8)]  # a 5-step run, then a fine-tune's 6 and 8
+    assert [[p.step for p in part] for part in split_runs(points, [event])] == [[1, 2, 3, 4, 5], [6, 8]]
+    restarted = [TrainPoint(s, 1.0) for s in (2, 4, 1, 3)]
+    assert [[p.step for p in part] for part in split_runs(restarted, [event])] == [[2, 4], [1, 3]]
 
 
 def test_missing_and_bad_names_are_one_line_errors(capsys):

@@ -4,26 +4,28 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from lstmtui.commands.common import add_home_option
+from lstmtui.commands.profile_chart import learning_curve
 from lstmtui.core.profile_labels import bpc_label, corpus_label, epochs_label, parameters_label, time_label
 from lstmtui.core.units import format_count, format_size, printable
 
-if TYPE_CHECKING:
-    from lstmtui.core.profiles import History
-
-LN2 = math.log(2)
-CHART_WIDTH = 60
-CHART_HEIGHT = 10
+__all__ = ["add_parser", "learning_curve", "run"]  # learning_curve: re-exported, its home is profile_chart
 # meta.json keys `profiles show` prints in its own way (or not at all: the name is in the title)
 SHOWN_APART = frozenset(
     ("created", "updated", "lstmtui_version", "torch_version", "format_version", "name", "vocab", "history", "model")
-    + ("rng", "files")
+    + ("rng", "files", "samples")
 )
+SAMPLE_LINES = 6  # lines of the newest saved sample `show` prints
+# what resumption needs but a user cannot act on: shown with --verbose (and in --json) only
+INTERNALS: dict[str, frozenset[str] | None] = {
+    "optim_groups": None,  # None: the whole key
+    "progress": frozenset(("epoch_step", "steps_per_epoch", "bad_epochs", "base_lr", "lr_scale", "hidden_policy")),
+    "corpus": frozenset(("sha256", "file_sha256")),
+}
 COLUMNS = (
     ("name", "left"),
     ("corpus", "left"),
@@ -59,9 +61,15 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
     p = action("list", "list the profiles as a table")
     p.add_argument("--json", action="store_true", help="print one JSON object per profile instead (for scripts)")
-    p = action("show", "show everything a profile holds, with its learning curve")
+    p = action("show", "show what a profile holds, with its learning curve")
     p.add_argument("name", help="profile name")
     p.add_argument("--json", action="store_true", help="print the raw metadata as JSON (default: readable text)")
+    p.add_argument(
+        "--verbose",
+        "-v",
+        action="store_true",
+        help="also show what resumption keeps (optimizer groups, RNG states, schedule counters, hashes)",
+    )
     p = action("rm", "remove a profile")
     p.add_argument("name", help="profile name")
     p.add_argument(
@@ -96,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
     if action == "list":
         return _list_json(store) if getattr(args, "json", False) else _list(store)
     if action == "show":
-        return _show(store, args.name, args.json)
+        return _show(store, args.name, args.json, args.verbose)
     if action == "rm":
         return _remove(store, args.name, args.yes)
     if action == "rename":
@@ -176,14 +184,14 @@ def _list_json(store) -> int:
 # ----- show -----
 
 
-def _show(store, name: str, as_json: bool) -> int:
+def _show(store, name: str, as_json: bool, verbose: bool = False) -> int:
     meta = store.load_meta(name)
     data = meta.to_json()
     if as_json:
         print(json.dumps(data, indent=2, ensure_ascii=True))
         return 0
     lines = [f"profile {name}  ({store.path(name)})"]
-    for key in ("created", "updated", "lstmtui_version", "torch_version", "format_version"):
+    for key in ("created", "updated", "lstmtui_version", "torch_version") + (("format_version",) if verbose else ()):
         if key in data:
             lines.append(f"  {key}: {_value(data[key])}")
     config = meta.model
@@ -197,18 +205,45 @@ def _show(store, name: str, as_json: bool) -> int:
     best = meta.best_bpc()
     if best is not None:
         lines.append(f"best validation: {best:.4f} bits/char")
-    for key, value in data.items():
-        if key not in SHOWN_APART:
-            lines.extend(_render(key, value, 0))
-    rng = [k for k in ("python", "numpy") if getattr(meta.rng, k) is not None]
-    lines.append(f"rng: saved states for {', '.join(rng) or 'nothing'}")
+    for key, value in _generic_keys(data, verbose):
+        lines.extend(_render(key, value, 0))
+    if verbose:
+        rng = [k for k in ("python", "numpy") if getattr(meta.rng, k) is not None]
+        lines.append(f"rng: saved states for {', '.join(rng) or 'nothing'}")
+    lines.extend(_newest_sample(data.get("samples")))
     lines.append("files:")
     for group, entry in meta.files.items():
-        lines.append(f"  {group}: {format_size(entry.size)}  sha256 {entry.sha256[:16]}...")
+        lines.append(f"  {group}: {format_size(entry.size)}" + (f"  sha256 {entry.sha256[:16]}..." if verbose else ""))
     lines.append("")
     lines.extend(learning_curve(meta.history))
     print("\n".join(lines))
     return 0
+
+
+def _newest_sample(samples: Any) -> list[str]:
+    """The newest training sample the profile keeps, a few lines of it, or nothing."""
+    if not isinstance(samples, list) or not samples or not isinstance(samples[-1], dict):
+        return []
+    newest = samples[-1]
+    text = str(newest.get("text", "")).splitlines() or [""]
+    out = [f"newest sample (step {_value(newest.get('step'))}, {len(samples)} kept):"]
+    out += [f"  {printable(line)[:120]}" for line in text[:SAMPLE_LINES]]
+    return out + (["  ..."] if len(text) > SAMPLE_LINES else [])
+
+
+def _generic_keys(data: dict[str, Any], verbose: bool) -> list[tuple[str, Any]]:
+    """The metadata `show` prints as key: value lines; without ``verbose``, the internals left out."""
+    out = []
+    for key, value in data.items():
+        if key in SHOWN_APART:
+            continue
+        if not verbose and key in INTERNALS:
+            inner = INTERNALS[key]
+            if inner is None or not isinstance(value, dict):
+                continue
+            value = {k: v for k, v in value.items() if k not in inner}
+        out.append((key, value))
+    return out
 
 
 def _render(key: str, value: Any, depth: int) -> list[str]:
@@ -235,38 +270,6 @@ def _value(value: Any) -> str:
     except (TypeError, ValueError):
         text = "?"
     return text if len(text) <= 200 else text[:197] + "..."
-
-
-def learning_curve(history: History, width: int = CHART_WIDTH, height: int = CHART_HEIGHT) -> list[str]:
-    """A small text chart of train (·) and validation (o) bits/char over steps."""
-    train = [(p.step, p.loss / LN2) for p in history.train if math.isfinite(p.loss)]
-    val = [(p.step, p.bpc) for p in history.val if math.isfinite(p.bpc)]
-    if not train and not val:
-        return ["learning curve: no history yet"]
-    points = train + val
-    x0, x1 = min(p[0] for p in points), max(p[0] for p in points)
-    y0, y1 = min(p[1] for p in points), max(p[1] for p in points)
-    xs, ys = (x1 - x0) or 1.0, (y1 - y0) or 1.0
-    grid = [[" "] * width for _ in range(height)]
-
-    def place(series, mark):
-        for x, y in series:
-            col = min(width - 1, int((x - x0) / xs * (width - 1) + 0.5))
-            row = min(height - 1, int((y1 - y) / ys * (height - 1) + 0.5))
-            if mark == "o" or grid[row][col] == " ":
-                grid[row][col] = mark
-
-    place(train, "·")
-    place(val, "o")
-    label_w = max(len(f"{y0:.2f}"), len(f"{y1:.2f}"))
-    out = ["learning curve (bits/char; · train, o validation):"]
-    for i, row in enumerate(grid):
-        label = f"{y1:.2f}" if i == 0 else f"{y0:.2f}" if i == height - 1 else ""
-        out.append(f"{label:>{label_w}} |{''.join(row)}")
-    out.append(" " * label_w + " +" + "-" * width)
-    left, right = f"step {x0:g}", f"{x1:g}"
-    out.append(" " * (label_w + 2) + left + right.rjust(width - len(left)))
-    return out
 
 
 # ----- rm -----

@@ -19,6 +19,7 @@ __all__ = [
     "EvalEvent",
     "Event",
     "FailedEvent",
+    "FineTuneEvent",
     "FinishedEvent",
     "LstmtuiError",
     "Model",

@@ -6,6 +6,7 @@ from lstmtui.api import EpochEvent as EpochEvent
 from lstmtui.api import EvalEvent as EvalEvent
 from lstmtui.api import Event as Event
 from lstmtui.api import FailedEvent as FailedEvent
+from lstmtui.api import FineTuneEvent as FineTuneEvent
 from lstmtui.api import FinishedEvent as FinishedEvent
 from lstmtui.api import LstmtuiError as LstmtuiError
 from lstmtui.api import Model as Model

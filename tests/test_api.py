@@ -42,6 +42,7 @@ ALL = [
     "EvalEvent",
     "Event",
     "FailedEvent",
+    "FineTuneEvent",
     "FinishedEvent",
     "LstmtuiError",
     "Model",
@@ -107,6 +108,7 @@ EVENT_FIELDS = {
     "Event": (),
     "StateEvent": ("state", "detail"),
     "PrepareEvent": ("stage", "done", "total"),
+    "FineTuneEvent": ("profile", "step", "old_corpus", "new_corpus", "added"),
     "StepEvent": (
         "step",
         "epoch",

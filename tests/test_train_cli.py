@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import signal
 import subprocess
@@ -99,11 +100,84 @@ def test_fine_tuning_on_new_characters_needs_extend_vocab(corpus, tmp_path):
     assert refused.returncode == 2
     assert "x" in refused.stderr and "--extend-vocab" in refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1
-    grown = lstmtui("train", str(other), *TINY, "--profile", "ft", "--epochs", "2", "--extend-vocab")
+    first_run = ProfileStore().load_meta("ft").progress.step
+    log = tmp_path / "ft.jsonl"
+    grown = lstmtui(
+        "train", str(other), *TINY, "--profile", "ft", "--epochs", "2", "--extend-vocab", "--log-jsonl", str(log)
+    )
     assert grown.returncode == 0, grown.stderr
     meta = ProfileStore().load_meta("ft")
     assert {"x", "y", "z"} <= set(meta.vocab)
     assert list(meta.vocab[: len(set(corpus.read_text()))]) == sorted(set(corpus.read_text()))  # old ids kept
+    # it says so at the start: in the plain lines, and in the log before the first step
+    said = f"fine-tuning ft after its {first_run:,} steps: corpus words.txt -> other.txt, +3 characters: x y z"
+    assert said in grown.stdout and grown.stdout.index(said) < grown.stdout.index("step ")
+    events = [json.loads(line) for line in log.read_text().splitlines()]
+    kinds = [e["event"] for e in events]
+    assert kinds.count("fine_tune") == 1 and kinds.index("fine_tune") < kinds.index("step")
+    event = events[kinds.index("fine_tune")]
+    assert event["profile"] == "ft" and event["step"] == first_run and event["added"] == ["x", "y", "z"]
+    assert [Path(p).name for p in event["old_corpus"]] == ["words.txt"]
+    assert [Path(p).name for p in event["new_corpus"]] == ["other.txt"]
+    # the profile's history keeps the change, and `profiles show` draws the new steps apart
+    [change] = meta.history.events
+    assert change.event == "fine-tune" and change.step == first_run
+    assert [Path(p).name for p in change.corpus] == ["other.txt"]
+    shown = lstmtui("profiles", "show", "ft")
+    assert shown.returncode == 0, shown.stderr
+    assert f"¦ step {first_run:,}: fine-tuned on other.txt" in shown.stdout and "+" in shown.stdout
+
+
+def read_terminal(fd: int, proc: subprocess.Popen, timeout: float = 180) -> str:
+    """Everything a program wrote to its terminal until it exited."""
+    import select
+
+    chunks, deadline = [], time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.5)
+        if ready:
+            try:
+                data = os.read(fd, 65536)
+            except OSError:  # the program exited and closed the terminal
+                break
+            if not data:
+                break
+            chunks.append(data)
+        elif proc.poll() is not None:
+            break
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
+@pytest.mark.timeout(300)
+def test_the_rich_display_says_it_fine_tunes_and_ends_with_the_finished_line(corpus, tmp_path):
+    import pty
+
+    assert lstmtui("train", str(corpus), *TINY, "--profile", "rich").returncode == 0
+    other = tmp_path / "other.txt"
+    other.write_text(words_text(3000, seed=3))
+    master, slave = pty.openpty()
+    env = dict(os.environ, TERM="xterm-256color", COLUMNS="120", LINES="30")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lstmtui", "train", str(other), *TINY, "--profile", "rich", "--epochs", "2"],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+    )
+    os.close(slave)
+    try:
+        screen = read_terminal(master, proc)
+        assert proc.wait(timeout=60) == 0, screen
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+    assert (
+        "fine-tuning rich after its" in screen and "steps: corpus words.txt -> other.txt, no new characters" in screen
+    )
+    finished = screen.rindex("finished")
+    assert screen.rindex("ch/s") < finished  # the progress bar is not drawn again under the last line
+    assert "best val" in screen[finished:]
 
 
 def test_a_bad_corpus_from_the_console_script_prints_no_traceback(tmp_path):

@@ -24,6 +24,7 @@ from lstmtui.commands.common import (
     overrides_from_args,
 )
 from lstmtui.commands.detach import Background, add_detach_options, detaching, start_detached
+from lstmtui.commands.train_notes import fine_tune_line
 from lstmtui.core.errors import LstmtuiError
 from lstmtui.core.events import Event, FailedEvent, FinishedEvent
 from lstmtui.core.runhost import RunHost, Subscription
@@ -308,6 +309,8 @@ def _plain_line(event) -> str | None:
         return f"warning: {event.message}"
     if kind == "prepare":
         return _corpus_notice(event)
+    if kind == "fine_tune":
+        return fine_tune_line(event)
     if kind == "state" and event.state == "preparing" and event.detail == "":
         return "preparing corpus..."
     if kind == "finished":
@@ -362,6 +365,8 @@ class RichReporter:
             p.console.print(event.stage, markup=False, highlight=False)
         elif kind == "prepare":
             p.update(self.task, description=f"{event.stage}", completed=event.done, total=event.total or None)
+        elif kind == "fine_tune":
+            p.console.print(fine_tune_line(event), style="bold", markup=False, highlight=False)
         elif kind == "step":
             p.update(
                 self.task,
@@ -397,6 +402,7 @@ class RichReporter:
         elif kind == "checkpoint" and event.reason not in ("best", "periodic"):
             p.console.print(f"[green]saved[/] profile {event.profile} ({event.reason})")
         elif kind == "finished":
+            p.stop()  # the bar's last frame stays above the final line, not drawn again under it
             p.console.print(
                 f"[bold green]finished[/] ({event.reason}) at step {event.step}: "
                 f"best val {_fmt_loss(event.best_val_loss)} nats "

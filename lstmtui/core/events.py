@@ -41,6 +41,20 @@ class PrepareEvent(Event):
 
 
 @dataclass(frozen=True)
+class FineTuneEvent(Event):
+    """A profile trains on another corpus than its last run's: its weights carry over, its schedule starts
+    afresh. ``step`` is where the profile's earlier training ended; ``added`` the characters its vocabulary
+    gained (--extend-vocab), in vocabulary order."""
+
+    kind: ClassVar[str] = "fine_tune"
+    profile: str
+    step: int
+    old_corpus: tuple[str, ...]
+    new_corpus: tuple[str, ...]
+    added: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class StepEvent(Event):
     """Metrics after one optimisation step; ``epoch`` counts from 1, ``total_steps`` and ``eta_s`` are
     forecast from the loop as it runs (under a time budget, the step the budget will end at)."""

@@ -17,6 +17,7 @@ from lstmtui.core.config import TrainConfig
 from lstmtui.core.corpus import CleaningOptions, Corpus, Vocab, check_trainable, load_corpus
 from lstmtui.core.device import describe, pick_device, set_threads
 from lstmtui.core.errors import ProfileError
+from lstmtui.core.events import FineTuneEvent
 from lstmtui.core.heap import keep_step_buffers
 from lstmtui.core.model import CharLSTM
 from lstmtui.core.profiles import ProfileMeta, ProfileStore
@@ -54,6 +55,7 @@ class Prepared:
     history: LossLog
     hidden: Hidden | None
     best_weights: Tensors | None
+    fine_tune: FineTuneEvent | None = None  # set when the profile trains on another corpus
 
 
 def prepare(request: Request, saved: ProfileMeta | None, report: Callable[[str, int, int], None]) -> Prepared:
@@ -82,7 +84,7 @@ def prepare(request: Request, saved: ProfileMeta | None, report: Callable[[str, 
     check_trainable(corpus, config.batch, config.seq_len, config.val_fraction)
     setup = _build(config, corpus, device, request, saved)
     progress, history = resolve.fresh_progress(config), LossLog()
-    hidden = best = None
+    hidden = best = fine_tune = None
     if saved is not None:
         history = LossLog(saved.history)
         saved_sha = profile_io.saved_corpus_sha(saved)
@@ -97,6 +99,7 @@ def prepare(request: Request, saved: ProfileMeta | None, report: Callable[[str, 
             # Fine-tuning: the weights carry over, the schedule and optimizer start afresh.
             paths = corpus.provenance.get("paths")
             history.add_event(saved.progress.step, "fine-tune", tuple(paths) if paths is not None else None)
+            fine_tune = _fine_tune_event(request.profile, saved, corpus)
     return Prepared(
         config,
         resolve.device_label(device_name, config.precision),
@@ -107,6 +110,18 @@ def prepare(request: Request, saved: ProfileMeta | None, report: Callable[[str, 
         history,
         hidden,
         best,
+        fine_tune,
+    )
+
+
+def _fine_tune_event(profile: str | None, saved: ProfileMeta, corpus: Corpus) -> FineTuneEvent:
+    """What a fine-tune changes: the corpus (old and new paths) and the characters the vocabulary gained."""
+    return FineTuneEvent(
+        profile=profile or "",
+        step=saved.progress.step,
+        old_corpus=tuple(profile_io.saved_corpus_paths(saved)),
+        new_corpus=tuple(corpus.provenance.get("paths") or ()),
+        added=tuple(corpus.vocab.chars[saved.model.vocab_size :]),
     )
 
 

@@ -217,6 +217,8 @@ class TrainingSession:
             self.corpus,
         )
         ready = prepare(request, self.saved, self._report_progress)
+        if ready.fine_tune is not None:
+            self._emit(ready.fine_tune)
         self.config, self.device_name, self.cleaning = ready.config, ready.device_name, ready.cleaning
         self.corpus, self._vocab = ready.corpus, ready.corpus.vocab
         run = self.run_state

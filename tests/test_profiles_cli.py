@@ -16,6 +16,7 @@ from lstmtui.cli import main
 from lstmtui.commands.profile_chart import LN2, split_runs
 from lstmtui.commands.profiles import learning_curve
 from lstmtui.core.config import ModelConfig
+from lstmtui.core.model import CharLSTM
 from lstmtui.core.profiles import History, HistoryEvent, ProfileMeta, ProfileStore, TrainPoint, ValPoint
 
 REPO = Path(__file__).resolve().parent.parent
@@ -51,7 +52,12 @@ def save_profile(store: ProfileStore, name: str, **extra) -> None:
     }
     meta.update(extra)
     meta = ProfileMeta.from_json("test meta", {"format_version": 1, "files": {}, **meta})
-    store.save(name, meta, {"best": {"w": torch.ones(3)}, "latest": {"w": torch.zeros(3)}})
+    store.save(name, meta, {"best": weights(meta.model, 1.0), "latest": weights(meta.model, 0.0)})
+
+
+def weights(config: ModelConfig, value: float) -> dict[str, torch.Tensor]:
+    """Tensors of exactly the shapes a model of these settings has, all set to ``value``."""
+    return {key: torch.full_like(t, value) for key, t in CharLSTM(config).state_dict().items()}
 
 
 @pytest.fixture
@@ -223,7 +229,9 @@ def test_rename_export_import(store, capsys, tmp_path):
     assert code == 2 and "already exists" in err and "--name" in err
     code, out, _ = run_cli(capsys, "import", str(archive), "--name", "third")
     assert code == 0 and "as profile third" in out
-    assert torch.equal(store.load_tensors("third", "best")["w"], torch.ones(3))
+    best = store.load_tensors("third", "best")
+    assert best.keys() == weights(store.load_meta("third").model, 1.0).keys()
+    assert all(torch.equal(t, torch.ones_like(t)) for t in best.values())
     save_profile(store, "taken")
     code, _, err = run_cli(capsys, "rename", "third", "taken")
     assert code == 2 and "already exists" in err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -136,6 +137,19 @@ def test_show_prints_what_a_user_can_act_on_and_the_curve(store, capsys):
     data = json.loads(out)
     assert code == 0 and data["progress"]["step"] == 900 and data["progress"]["lr_scale"] == 0.5
     assert data["optim_groups"][0]["lr"] == 0.0012 and data["rng"]["python"]
+
+
+@pytest.mark.skipif(
+    "samples" not in {f.name for f in dataclasses.fields(ProfileMeta)}, reason="profiles keep no samples yet"
+)
+def test_show_prints_the_newest_saved_sample(store, capsys):
+    text = "ROMEO:\x1b[31m\n" + "\n".join(f"line {i}" for i in range(10))
+    earlier = {"step": 100, "epoch": 1, "temperature": 0.8, "text": "EARLIER"}
+    save_profile(store, "s", samples=[earlier, {"step": 200, "epoch": 2, "temperature": 0.8, "text": text}])
+    code, out, _ = run_cli(capsys, "show", "s")
+    assert code == 0 and "newest sample (step 200, 2 kept):" in out and "EARLIER" not in out
+    assert "  ROMEO:\\x1b[31m" in out and "\x1b" not in out  # escaped, never interpreted
+    assert "  line 4\n  ...\n" in out and "line 5" not in out  # a few lines of it
 
 
 def test_show_escapes_control_characters_from_a_profile(store, capsys):

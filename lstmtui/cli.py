@@ -23,6 +23,7 @@ SUBCOMMANDS = {
     "completion": "completion",
     "ps": "ps",
     "stop": "stop",
+    "attach": "attach",
 }
 
 

@@ -208,7 +208,7 @@ class LstmtuiApp(RunControl):
             if yes:
                 await self.shutdown()
 
-        question = ConfirmScreen("Training is running. Save the profile and quit?", "Save & quit", "Keep training")
+        question = ConfirmScreen(*self.quit_question())  # an attached app's run goes on: it says so
         self.push_screen(question, done)
 
     async def action_quit_now(self) -> None:
@@ -220,7 +220,7 @@ class LstmtuiApp(RunControl):
         if self._quitting:
             return
         self._quitting = True
-        if self.training_worker is not None:
+        if self.training_worker is not None and not self.attached:
             self.notify("saving the profile and quitting…", timeout=10)
         await self.query_one(GenerationPanel).finish()
         await self.stop_training()

@@ -2,9 +2,10 @@
 
 The host (lstmtui.core.runhost) owns the training thread; the app only follows it. A Textual thread
 worker builds the session and its host (torch is imported there, never on the UI thread), starts
-the host, subscribes, and turns the event stream into typed messages: the latest step and the loss
-points at most ``METRIC_UPDATES_PER_S`` times a second, the rare events at once. It checks for
-cancellation on every pass of its loop.
+the host, serves it on the run's socket (lstmtui.service: `lstmtui ps`, `attach`, `stop` reach it),
+subscribes, and turns the event stream into typed messages: the latest step and the loss points at
+most ``METRIC_UPDATES_PER_S`` times a second, the rare events at once. It checks for cancellation on
+every pass of its loop. A run in another process is followed the same way by lstmtui.tui.remote_run.
 """
 
 from __future__ import annotations
@@ -20,12 +21,13 @@ from textual.message import Message
 from textual.worker import get_current_worker
 
 from lstmtui.core.config import TrainConfig
-from lstmtui.core.events import Event, PrepareEvent, StateEvent, StepEvent
+from lstmtui.core.events import Event, PrepareEvent, StateEvent, StepEvent, WarningEvent
 from lstmtui.tui.messages import METRIC_UPDATES_PER_S, RunAttached, RunFacts, TrainingEnded, TrainingUpdate
 
 if TYPE_CHECKING:
     from lstmtui.core.corpus import CleaningOptions
     from lstmtui.core.runhost import RunHost, Subscription
+    from lstmtui.service import RunServer
 
 Post = Callable[[Message], object]
 OverrideValue = int | float | str | bool | None
@@ -100,6 +102,7 @@ class RunRequest:
     home: Path | None = None
     cleaning: CleaningOptions | None = None
     overrides: Mapping[str, OverrideValue] = field(default_factory=dict)
+    serve: bool = True  # make the run reachable on its socket (ps, attach, stop, detaching)
 
     def build_host(self) -> RunHost:
         """A TrainingSession for this request inside a RunHost, not started (imports torch)."""
@@ -121,25 +124,30 @@ class RunRequest:
 class RunLink:
     """The app's line to its run: the host once a worker has built it, and a stop that may come first.
 
-    The signal handlers use it too, from outside the event loop, hence the lock: reentrant, because a
+    ``host`` is a RunHost for a run of this process, or a RemoteRun (``remote``) for one the app is
+    attached to. ``stop()`` stops the run (it saves); ``leave()`` only stops following it. The signal
+    handlers use the link too, from outside the event loop, hence the lock: reentrant, because a
     handler runs on the main thread and may interrupt that thread while it holds the lock.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, remote: bool = False) -> None:
+        self.remote = remote
+        self.server: RunServer | None = None  # the run's socket, while this process serves it
         self._lock = threading.RLock()
         self._host: RunHost | None = None
         self._stopped = False
+        self._left = threading.Event()
 
     @property
     def host(self) -> RunHost | None:
-        """The run's host, once built and started."""
+        """The run's host, once built and started (a RemoteRun when ``remote``)."""
         with self._lock:
             return self._host
 
     def attach(self, host: RunHost) -> bool:
-        """Record the built host; False when a stop came first (the host is then never started)."""
+        """Record the built host; False when a stop or leave came first (the host is then never started)."""
         with self._lock:
-            if self._stopped:
+            if self._stopped or self._left.is_set():
                 return False
             self._host = host
             return True
@@ -152,9 +160,25 @@ class RunLink:
         if host is not None:
             host.stop()
 
+    def leave(self) -> None:
+        """Stop following the run and leave it be (an attached app quitting); the follower ends soon after."""
+        self._left.set()
+
+    @property
+    def left(self) -> bool:
+        """Whether ``leave()`` was called."""
+        return self._left.is_set()
+
+    def release(self) -> None:
+        """What quitting does to the run: stop one of this process, leave one it is attached to."""
+        if self.remote:
+            self.leave()
+        else:
+            self.stop()
+
     @property
     def alive(self) -> bool:
-        """Whether the run's thread is running."""
+        """Whether the run is going on (its thread runs, or its connection is open)."""
         host = self.host
         return host is not None and host.alive
 
@@ -162,6 +186,12 @@ class RunLink:
         """Wait for the run to end; True when it has (or never started)."""
         host = self.host
         return host is None or host.join(timeout)
+
+    @property
+    def run_name(self) -> str | None:
+        """The name other terminals reach the run by (None while it is not served)."""
+        server = self.server
+        return server.name if server is not None else None
 
 
 def follow_run(post: Post, link: RunLink, request: RunRequest) -> None:
@@ -178,6 +208,8 @@ def follow_run(post: Post, link: RunLink, request: RunRequest) -> None:
         post(TrainingEnded(request.run))
         return
     host.start()
+    if request.serve:
+        link.server = serve_run(post, host, request)
     post(RunAttached(request.run, host, host.snapshot()))
     coalescer = Coalescer(post, request.run)
     while not worker.is_cancelled:
@@ -190,6 +222,23 @@ def follow_run(post: Post, link: RunLink, request: RunRequest) -> None:
     from lstmtui.core.heap import release_free_heap
 
     release_free_heap()
+
+
+def serve_run(post: Post, host: RunHost, request: RunRequest) -> RunServer | None:
+    """Serve the run on its socket; a run that cannot be served trains on unreachable, with a warning."""
+    from lstmtui.core.profiles import ProfileStore
+    from lstmtui.service import ServiceError, serve
+    from lstmtui.service.detach import log_path
+
+    def warn(message: str) -> None:
+        post(TrainingUpdate(request.run, None, [], [WarningEvent(step=0, message=message)]))
+
+    store = ProfileStore(request.home)
+    try:
+        return serve(host, request.profile, home=store.home, log=log_path(store.root, request.profile), on_error=warn)
+    except ServiceError as exc:
+        warn(f"other terminals cannot reach this run: {exc}")
+        return None
 
 
 def follow_once(post: Post, host: RunHost, sub: Subscription, coalescer: Coalescer, run: int) -> Subscription:

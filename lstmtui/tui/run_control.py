@@ -1,9 +1,14 @@
-"""The app's side of its run: start it, follow it into reactive state, stop it; the training keys.
+"""The app's side of its run: start it or attach to one, follow it into reactive state, stop it; the training keys.
 
-RunControl is the base of LstmtuiApp. The run itself belongs to a RunHost; a thread worker
-(lstmtui.tui.run_client) follows it and posts typed messages, and the handlers here turn them into
-new TrainingStats values (lstmtui.tui.run_view) assigned to the reactive ``stats``, chart points
-and samples. The panels it draws into (LossChart, SamplesLog) are composed by the subclass.
+RunControl is the base of LstmtuiApp. The run itself belongs to a RunHost, in this process
+(lstmtui.tui.run_client) or in another one the app is attached to (lstmtui.tui.remote_run); a
+thread worker follows it and posts typed messages, and the handlers here turn them into new
+TrainingStats values (lstmtui.tui.run_view) assigned to the reactive ``stats``, chart points and
+samples. The panels it draws into (LossChart, SamplesLog) are composed by the subclass.
+
+Detaching (``d``, or a hang-up) closes the app and leaves the run of this process training in its
+host's thread (lstmtui.tui.launch trains on once the app has closed); an attached app detaching
+or quitting only closes its connection.
 """
 
 from __future__ import annotations
@@ -34,8 +39,11 @@ from lstmtui.core.events import (
 from lstmtui.tui import run_view
 from lstmtui.tui.generator_worker import WeightsSource
 from lstmtui.tui.messages import RunAttached, RunFacts, TrainingEnded, TrainingUpdate
+from lstmtui.tui.remote_run import AttachRequest, follow_remote
 from lstmtui.tui.run_client import STOP_GRACE_S, OverrideValue, RunLink, RunRequest, follow_run
 from lstmtui.tui.run_view import ACTIVE_STATES
+from lstmtui.tui.screens.confirm import PromptScreen
+from lstmtui.tui.widgets.generation import GenerationPanel
 from lstmtui.tui.widgets.loss_chart import LossChart
 from lstmtui.tui.widgets.samples import SamplesLog
 from lstmtui.tui.widgets.status import TrainingStats
@@ -44,6 +52,7 @@ if TYPE_CHECKING:
     from lstmtui.core.corpus import CleaningOptions
     from lstmtui.core.profiles import ProfileStore
     from lstmtui.core.runhost import RunHost
+    from lstmtui.service import RunRecord
 
 
 @dataclass
@@ -57,6 +66,8 @@ class AppOptions:
     home: Path | None = None
     overrides: dict[str, OverrideValue] = field(default_factory=dict)
     start_training: bool = True
+    new_profile: str | None = None  # the name of the profile a new run creates (else one from the corpus)
+    attach: RunRecord | None = None  # a run of another process to attach to instead of training
 
 
 class RunControl(App[None]):
@@ -69,8 +80,10 @@ class RunControl(App[None]):
     def __init__(self, options: AppOptions | None = None) -> None:
         super().__init__()
         self.options = options or AppOptions()
-        self.set_reactive(RunControl.stats, TrainingStats(state="starting" if self.options.start_training else "idle"))
-        self.set_reactive(RunControl.profile_name, self.options.profile)
+        starting = self.options.start_training or self.options.attach is not None
+        self.set_reactive(RunControl.stats, TrainingStats(state="starting" if starting else "idle"))
+        attach_profile = self.options.attach.profile if self.options.attach is not None else None
+        self.set_reactive(RunControl.profile_name, self.options.profile or self.options.new_profile or attach_profile)
         self.corpus_paths = list(self.options.corpus_paths)
         self.config = self.options.config
         self.run_link = RunLink()
@@ -79,6 +92,18 @@ class RunControl(App[None]):
         self.host: RunHost | None = None
         self.store: ProfileStore | None = None
         self.recent_saves: list[str] = []  # reasons of the last checkpoints, newest last
+        self.detached = False  # the app closed leaving its run training (launch trains on)
+        self.hung_up = False  # ... because the terminal hung up
+
+    def on_mount(self) -> None:
+        # Runs after the subclass's on_mount (Textual calls each class's handler), which made the store.
+        if self.options.attach is not None:
+            self.attach_run(self.options.attach)
+
+    @property
+    def attached(self) -> bool:
+        """Whether the app follows a run of another process."""
+        return self.run_link.remote
 
     def training_active(self) -> bool:
         """Whether a run is being followed and has not ended."""
@@ -118,6 +143,20 @@ class RunControl(App[None]):
             exit_on_error=False,
         )
 
+    def attach_run(self, target: RunRecord | str | Path) -> None:
+        """Follow a run of another process: its history, status and samples; the training keys act on it."""
+        self.run_id += 1
+        self.run_link, self.host = RunLink(remote=True), None
+        request = AttachRequest(self.run_id, target, self.store)
+        link = self.run_link
+        self.training_worker = self.run_worker(
+            lambda: follow_remote(self.post_message, link, request),
+            name="attached",
+            group="training",
+            thread=True,
+            exit_on_error=False,
+        )
+
     def _new_profile_name(self, corpus_paths: list[str]) -> str:
         stem = Path(corpus_paths[0]).stem if corpus_paths else "sample"
         try:
@@ -126,10 +165,13 @@ class RunControl(App[None]):
             return self.store.unique_name("run")
 
     async def stop_training(self, timeout: float = STOP_GRACE_S + 2) -> None:
-        """Stop the run (it saves) and wait until it has ended and its follower has returned."""
+        """Stop the run (it saves) and wait until it has ended and its follower has returned.
+
+        An attached app leaves its run instead: the run goes on, only the connection closes.
+        """
         worker = self.training_worker
-        self.run_link.stop()
-        if self.stats.state in ACTIVE_STATES and worker is not None:
+        self.run_link.release()
+        if self.stats.state in ACTIVE_STATES and worker is not None and not self.attached:
             self.stats = replace(self.stats, state="stopping")
         deadline = time.monotonic() + timeout
         if worker is not None:
@@ -137,7 +179,7 @@ class RunControl(App[None]):
                 await asyncio.wait_for(worker.wait(), timeout=timeout)
             except Exception:  # failed, cancelled or slow: the follower is told to end either way
                 worker.cancel()
-        while self.run_link.alive and time.monotonic() < deadline:
+        while self.run_link.alive and not self.attached and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
 
     def on_run_attached(self, message: RunAttached) -> None:
@@ -145,6 +187,8 @@ class RunControl(App[None]):
             return
         snap = message.snapshot
         self.host = message.host
+        if self.attached and snap.name:
+            self.profile_name = snap.name
         self.weights_source = WeightsSource(message.host, self.store, self.profile_name)
         stats = run_view.with_snapshot(self.stats, snap)
         if snap.state == "created":  # the host's thread has not begun the run yet
@@ -198,6 +242,8 @@ class RunControl(App[None]):
         if message.run != self.run_id:
             return
         self.training_worker = None
+        if self.attached and not message.error and message.result is None and not self.run_link.left:
+            self.notify("the connection to the run closed (the run ended or was killed)", severity="warning")
         if message.error:
             self.stats = replace(self.stats, state="failed", error=message.error)
             self.notify(message.error, title="training failed", severity="error", timeout=15)
@@ -277,6 +323,61 @@ class RunControl(App[None]):
             self.notify("saving the profile…")
         else:
             self.notify("nothing to save: training is not running")
+
+    def action_sample_now(self) -> None:
+        """Have the run write a sample from its current weights (it appears in the samples)."""
+        host = self.run_link.host
+        if self.training_worker is not None and host is not None:
+            host.sample()
+            self.notify("sampling after this step…")
+        else:
+            self.notify("nothing to sample from: training is not running")
+
+    def action_set_lr(self) -> None:
+        """Ask for a new peak learning rate and set it from the run's next step on."""
+        host = self.run_link.host
+        if self.training_worker is None or host is None:
+            self.notify("training is not running")
+            return
+
+        def done(text: str | None) -> None:
+            if not text:
+                return
+            try:
+                host.set_lr(float(text))
+            except (ValueError, LstmtuiError) as exc:
+                message = str(exc) if isinstance(exc, LstmtuiError) else f"not a number: {text}"
+                self.notify(message, title="learning rate", severity="error")
+                return
+            self.notify(f"learning rate {float(text):g} from the next step")
+
+        current = f"{self.stats.lr:g}" if self.stats.lr else ""
+        self.push_screen(PromptScreen("Peak learning rate (the schedule scales from it):", current), done)
+
+    # ----- detaching -----
+
+    async def action_detach(self) -> None:
+        """Close the screen and leave the run training (in this process, or in its own when attached)."""
+        if self.attached:
+            await self.shutdown()  # quitting an attached app only closes its connection
+        elif self.training_worker is not None and self.run_link.alive:
+            await self.detach_now()
+        else:
+            self.notify("nothing to detach: no run is training here (q quits)")
+
+    async def detach_now(self, hung_up: bool = False) -> None:
+        """Close the app, the run training on in its host's thread (launch waits for it to end)."""
+        self.detached, self.hung_up = True, hung_up
+        await self.query_one(GenerationPanel).finish()
+        self.exit()
+
+    def quit_question(self) -> tuple[str, str, str]:
+        """The quit dialog's question and its two answers, while a run is followed."""
+        if self.attached:
+            name = self.profile_name or "the run"
+            return f"Leave {name}? It keeps training (lstmtui attach to come back).", "Leave", "Stay"
+        return "Training is running. Save the profile and quit?", "Save & quit", "Keep training"
+
 
 
 def _safe_stem(stem: str) -> str:

@@ -30,9 +30,9 @@ from lstmtui.core.sampling import sample_text
 
 EVAL_STREAMS = 32  # streams of a full-split measurement: fixed, so the figure never depends on --batch
 EVAL_CHUNK = 256  # time steps per forward pass (bounds the memory of the logits)
-ESTIMATE_WINDOWS = 32  # windows of an estimate (fewer when --eval-max-chars is small)
+ESTIMATE_WINDOWS = 128  # windows of an estimate (fewer when --eval-max-chars is small)
 MIN_WINDOW = 64  # scored characters of a window at the least
-WARMUP_CHARS = 200  # uncounted characters that bring a window's state to what a continuous read has
+WARMUP_CHARS = 100  # uncounted characters that bring a window's state to what a continuous read has
 FULL_SHARE = 0.5  # an estimate is made only when it reads at most this share of what the full split costs
 ESTIMATE_SEED = 20_240_917  # where the windows lie in their parts: fixed, so every estimate reads the same text
 
@@ -176,6 +176,12 @@ class Validation:
         if self._seconds_per_char is not None:
             return chars * self._seconds_per_char
         return chars / fallback_chars_per_s if fallback_chars_per_s > 0 else 0.0
+
+    def final_seconds(self, fallback_chars_per_s: float) -> float:
+        """How long the validation that ends a run takes: a check of the last weights, then (when checks
+        estimate) the full-split figure of the kept ones."""
+        check = self.predicted_seconds(False, fallback_chars_per_s)
+        return check + (self.predicted_seconds(True, fallback_chars_per_s) if self.estimates else 0.0)
 
     def _full_chars_read(self) -> int:
         starts, length = full_split_streams(len(self.data))

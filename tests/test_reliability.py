@@ -320,7 +320,9 @@ def test_headless_run_survives_its_terminal_hanging_up(corpus, tmp_path):
 
 @pytest.mark.timeout(200)
 def test_the_app_survives_its_terminal_hanging_up(tmp_path):
-    """The TUI whose SSH link drops: the hang-up saves the steps trained since the last save, and it exits.
+    """The TUI (--on-hangup stop) whose SSH link drops: the hang-up saves the steps trained since the last save.
+
+    The default, --on-hangup detach, trains on: tests/test_tui_signals.py and tests/test_attach.py.
 
     Explicit SIGHUP/SIGTERM/Ctrl+C with the terminal still there: tests/test_tui_signals.py.
     """
@@ -353,6 +355,8 @@ def test_the_app_survives_its_terminal_hanging_up(tmp_path):
             "0.2",
             "--fps",
             "10",
+            "--on-hangup",
+            "stop",
         ],
         {"LSTMTUI_HOME": str(home)},
     )

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+
+import pytest
 import torch
 
 from lstmtui.core import budget
@@ -152,3 +155,117 @@ def test_runs_of_several_passes_get_weight_decay_unless_typed():
         TrainConfig(weight_decay=0.01), 200_000, 3600, vocab_size=65, fixed={"weight_decay"}, measure=fake_speed
     )
     assert typed.weight_decay == 0.01
+
+
+# ----- the forecast of where a budgeted run ends -----
+
+
+def simulate(
+    schedule, deadline: float, *, step_s=0.01, check_s=0.2, sample_s=0.1, epoch_s=0.6, every_s=0.0, jitter=0.0
+):
+    """Run the loop's timing on a clock of its own; return [(elapsed, predicted final step)] and the final step.
+
+    After each step the loop checks and samples on their schedule, or ends the epoch (and nothing else);
+    ``every_s`` > 0 adds an unscheduled 0.1 s pause that often (a periodic save, a collection).
+    """
+    import random
+
+    from lstmtui.core.training.forecast import RunForecast
+
+    rng = random.Random(0)
+    forecast = RunForecast(schedule)
+    t, step, epoch_step, next_pause, seen = 0.0, 0, 0, every_s, []
+    cap = 10**9
+    while True:
+        t += step_s * (1 + jitter * (2 * rng.random() - 1))
+        step, epoch_step = step + 1, epoch_step + 1
+        forecast.observe(step, epoch_step, t)
+        if forecast.ready:
+            seen.append((t, forecast.final_step(step, epoch_step, deadline - t, cap)))
+        if t >= deadline:
+            return seen, step
+        if epoch_step == schedule.steps_per_epoch:
+            t, epoch_step = t + epoch_s, 0
+        else:
+            t += check_s if step % schedule.eval_every == 0 else 0.0
+            t += sample_s if step % schedule.sample_every == 0 else 0.0
+        if every_s and t >= next_pause:
+            t, next_pause = t + 0.1, next_pause + every_s
+
+
+def worst_error(seen, final: int, deadline: float) -> float:
+    """The largest relative error of the predicted final step from a tenth of the deadline on."""
+    return max(abs(pred - final) / final for t, pred in seen if t >= 0.1 * deadline)
+
+
+def test_the_forecast_finds_the_step_a_deadline_ends_with_checks_samples_and_epoch_ends():
+    from lstmtui.core.training.forecast import Schedule
+
+    schedule = Schedule(700, eval_every=50, sample_every=100, step_chars=512, check_chars=20_000, full_chars=80_000)
+    seen, final = simulate(schedule, 60.0)
+    # overheads take a quarter of the time here: planning from the step time alone is far off
+    assert final < 0.8 * 60.0 / 0.01
+    assert worst_error(seen, final, 60.0) < 0.015
+    noisy, final = simulate(schedule, 60.0, jitter=0.3, every_s=2.0)
+    assert worst_error(noisy, final, 60.0) < 0.05
+
+
+def test_the_forecast_counts_what_runs_after_each_step():
+    from lstmtui.core.training.forecast import RunForecast, Schedule
+
+    schedule = Schedule(steps_per_epoch=10, eval_every=4, sample_every=6)
+    forecast = RunForecast(schedule)
+    t = 0.0
+    for step in range(1, 41):  # four epochs: 1 s a step, checks 2 s, samples 3 s, epoch ends 5 s
+        t += 1.0
+        forecast.observe(step, (step - 1) % 10 + 1, t)
+        if step % 10 == 0:
+            t += 5.0
+        else:
+            t += (2.0 if step % 4 == 0 else 0.0) + (3.0 if step % 6 == 0 else 0.0)
+    assert forecast.step_s == pytest.approx(1.0)
+    assert (forecast.cost("check"), forecast.cost("sample"), forecast.cost("epoch")) == pytest.approx((2, 3, 5))
+    # from the end of step 40 (an epoch's last) to the end of step 52, steps 40..51 are followed by
+    # epoch ends (40, 50), checks (44, 48; not 40, an epoch end) and samples (42, 48)
+    assert forecast.seconds_for(40, 10, 12) == pytest.approx(12 + 2 * 5 + 2 * 2 + 2 * 3)
+    assert forecast.final_step(40, 10, 32.5, cap=1000) == 53  # step 52 ends at 32 s, 53 past the deadline
+    assert forecast.final_step(40, 10, 10**6, cap=45) == 45
+
+
+def test_a_budgeted_run_shows_the_step_it_really_ends_at(tmp_path):
+    """From a tenth of the budget on, the displayed total is close to the step the run ends at."""
+    import random
+
+    from lstmtui.core.training import TrainingSession
+
+    rng = random.Random(0)
+    path = tmp_path / "sums.txt"
+    path.write_text(
+        "".join(f"{a}+{b}={a + b}\n" for a, b in ((rng.randint(0, 99), rng.randint(0, 99)) for _ in range(20_000)))
+    )
+    cfg = TrainConfig(
+        hidden=64,
+        layers=1,
+        batch=16,
+        seq_len=32,
+        epochs=1000,
+        eval_every=40,
+        eval_max_chars=2000,
+        sample_every=80,
+        sample_length=100,
+        save_every_min=0.0,
+        threads=1,
+        time_budget_s=20.0,
+    )
+    session = TrainingSession([path], cfg.validate())
+    events = []
+    session.subscribe(events.append)
+    finished = session.run()
+    assert finished.reason == "time_budget" and math.isfinite(finished.best_val_loss)
+    steps = [e for e in events if e.kind == "step"]
+    assert steps[-1].step == finished.step
+    shown = [e.total_steps for e in steps if e.elapsed_s >= 0.1 * cfg.time_budget_s]
+    # the epochs allow ~150 times more steps; the margin is for a shared machine, whose speed can
+    # change twofold within seconds (the forecast's accuracy itself is tested on a clock of its own above)
+    assert max(abs(total - finished.step) for total in shown) <= 0.5 * finished.step
+    assert steps[-1].eta_s <= cfg.time_budget_s

@@ -46,7 +46,8 @@ LONG_RUN_STEPS = 50_000
 TRAIN_SHARE = 0.9
 # Time steps per step of the thread comparison: only the ratio of two timings counts, so keep it cheap.
 THREAD_PROBE_SEQ = 16
-# Validation characters a mid-epoch check of a budgeted run reads (epoch ends read the whole split):
+# Validation characters a check between epoch ends of a budgeted run scores, in windows spread over
+# the split (an estimate of the full-split figure; epoch ends and the finish read the whole split):
 # full checks at the default interval would take several percent of the budget from training, and
 # 20k characters keep the curve drawn between epoch ends at a fraction of a second a check.
 BUDGET_EVAL_CHARS = 20_000

@@ -11,6 +11,7 @@ passes, so the displayed total and ETA follow what the loop really does.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 # Until a kind of work has been seen, it is guessed from the step time: validation reads characters
@@ -19,7 +20,7 @@ EVAL_SPEEDUP = 3.0
 # A sampled character costs about this share of a training step (one forward of one stream).
 SAMPLE_STEP_SHARE = 0.05
 OUTLIER = 4.0  # a plain step this many times slower than usual had something unscheduled in it
-SETTLED = 100  # plain steps after which their time is a moving average of about this many
+SETTLED = 500  # plain steps after which their time is a moving average of about this many
 
 
 @dataclass(frozen=True)
@@ -35,11 +36,22 @@ class Schedule:
     sample_chars: int = 0  # characters of a sample
 
 
-def _multiples(every: int, first: int, last: int) -> int:
-    """How many multiples of ``every`` lie in [first, last] (0 when ``every`` is 0)."""
+def _multiples(every: int, first: int, last: int, offset: int = 0) -> int:
+    """How many steps j in [first, last] have j % every == offset (0 when ``every`` is 0)."""
     if every <= 0 or last < first:
         return 0
-    return last // every - (first - 1) // every
+    return (last - offset) // every - (first - 1 - offset) // every
+
+
+def _ends_on(every: int, steps_per_epoch: int, end: int) -> int | None:
+    """The residue modulo lcm(every, steps_per_epoch) of the epoch ends (steps ≡ ``end`` modulo
+    steps_per_epoch) that are multiples of ``every``; None when none is."""
+    g = math.gcd(every, steps_per_epoch)
+    for k in range(every // g):
+        j = end % steps_per_epoch + k * steps_per_epoch
+        if j % every == 0:
+            return j % (every // g * steps_per_epoch)
+    return None
 
 
 class RunForecast:
@@ -88,6 +100,9 @@ class RunForecast:
             for k in unknown:
                 self._extra[k] = left * (guesses[k] / total if total > 0 else 1.0 / len(unknown))
             return
+        if known > 0 and extra > OUTLIER * known:  # something unscheduled ran too
+            self._other_s += extra - known
+            return
         scale = extra / known if known > 0 else 1.0
         for k in kinds:  # a moving average over the last few times each kind ran
             self._extra[k] += 0.5 * (self._extra[k] * scale - self._extra[k])
@@ -135,15 +150,26 @@ class RunForecast:
             first_end = epoch_start + s.steps_per_epoch
             ends = max(0, (last - first_end) // s.steps_per_epoch + 1) if last >= first_end else 0
         seconds = steps * self.step_s + ends * self.cost("epoch")
-        seconds += _multiples(s.eval_every, step, last) * self.cost("check")
-        seconds += _multiples(s.sample_every, step, last) * self.cost("sample")
+        seconds += self._scheduled(s.eval_every, step, last, epoch_start) * self.cost("check")
+        seconds += self._scheduled(s.sample_every, step, last, epoch_start) * self.cost("sample")
         share = self._other_s / self._observed_s if self._observed_s > 0 else 0.0
         return seconds / max(0.5, 1.0 - share)
+
+    def _scheduled(self, every: int, first: int, last: int, epoch_start: int) -> int:
+        """Steps in [first, last] that ``every`` schedules work after: its multiples, less the epoch ends
+        (an epoch end does its own work instead)."""
+        count = _multiples(every, first, last)
+        spe = self.schedule.steps_per_epoch
+        if count and spe > 0:
+            residue = _ends_on(every, spe, epoch_start)
+            if residue is not None:
+                count -= _multiples(every // math.gcd(every, spe) * spe, first, last, residue)
+        return count
 
     def final_step(self, step: int, epoch_step: int, remaining_s: float, cap: int) -> int:
         """The step at which training passes a deadline ``remaining_s`` seconds away (at most ``cap``)."""
         if remaining_s <= 0 or step >= cap:
-            return min(step, cap) if step >= cap else step
+            return step
         low, high = 0, cap - step  # the largest n whose steps end before the deadline
         while low < high:
             mid = (low + high + 1) // 2

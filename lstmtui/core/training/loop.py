@@ -436,8 +436,11 @@ class TrainingLoop:
         """(the step training will end at, the seconds until the run ends, final validation included)."""
         setup, p, budget = self.setup, self.run.progress, self.config.time_budget_s
         last = p.step + setup.total_steps - p.global_step(setup.batcher.steps)  # the last step of the last epoch
-        if not self.forecast.ready:
-            eta = (last - p.step) * self.run.tally.rate.seconds_per_step()
+        if not self.forecast.ready:  # the first steps: from the step time alone
+            per_step = self.run.tally.rate.seconds_per_step()
+            if budget > 0 and per_step > 0:
+                last = min(last, p.step + int(max(0.0, self._deadline() - elapsed) / per_step))
+            eta = (last - p.step) * per_step
             return last, min(eta, max(0.0, budget - elapsed)) if budget > 0 else eta
         end = last
         if budget > 0:

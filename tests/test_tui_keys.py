@@ -9,7 +9,6 @@ from collections import Counter
 import pytest
 from rich.console import Console
 from textual.app import App
-from textual.keys import key_to_character
 
 from lstmtui.tui import keys
 from lstmtui.tui.app import AppOptions, LstmtuiApp
@@ -49,8 +48,11 @@ def test_every_key_has_one_id_a_label_and_what_it_does():
 def test_no_key_that_types_a_character_acts_before_a_text_field():
     """Priority bindings run before the focused widget sees the key: only ctrl/function keys may be one."""
     for binding in keys.every_binding():
-        if binding.priority:
+        if binding.priority and binding.id not in keys.STAND_ASIDE:
             assert not any(keys.is_printable(k) for k in binding.key.split(",")), binding
+    # the focus keys are priority, so a burst of keys after one goes where it moved the focus; in a text
+    # field they stand aside (test_text_typed_in_the_seed_box_is_text_not_commands types each of them)
+    assert {keys.by_id(i).key for i in keys.STAND_ASIDE} == {"1", "2", "3", "i"}
 
 
 def test_help_rows_cover_every_binding_once():
@@ -98,12 +100,29 @@ def test_no_keymap_file_is_no_remapping():
 
 
 def help_lines(screen: HelpScreen) -> list[str]:
-    console = Console(width=200, record=True, file=io.StringIO())
-    console.print(screen.query_one("#help-keys").content)
-    return [line.rstrip() for line in console.export_text().splitlines()[1:] if line.strip()]
+    """The help screen's key lines, column after column, as text."""
+    lines = []
+    for column in screen.query("#help-left, #help-right"):
+        if not column.display:
+            continue
+        console = Console(width=200, record=True, file=io.StringIO())
+        console.print(column.content)
+        lines += [line.rstrip() for line in console.export_text().splitlines() if line.strip()]
+    return lines
+
+
+def expected_help_lines(rows: list[keys.HelpRow], order: tuple[str, ...]) -> list[list[str]]:
+    """The words of each line the help screen shows for these rows: a heading a section, then its keys."""
+    out: list[list[str]] = []
+    for where in order:
+        out.append(where.split())
+        out += [[row.keys.replace(" / ", "/"), *row.does.split()] for row in rows if row.where == where]
+    return out
 
 
 def test_help_screen_and_palette_list_exactly_the_tables_keys():
+    from lstmtui.tui.screens.help import LEFT, RIGHT
+
     app = idle_app()
 
     async def run():
@@ -112,10 +131,9 @@ def test_help_screen_and_palette_list_exactly_the_tables_keys():
             await pilot.pause()
             assert isinstance(app.screen, HelpScreen)
             rows = keys.help_rows({})
+            assert {r.where for r in rows} == set(LEFT + RIGHT)
             lines = help_lines(app.screen)
-            assert len(lines) == len(rows)
-            for line, row in zip(lines, rows, strict=True):
-                assert line.split() == [*row.where.split(), *row.keys.split(), *row.does.split()]
+            assert [line.split() for line in lines] == expected_help_lines(rows, LEFT + RIGHT)
             await pilot.press("escape")
 
             builtin = {c.title for c in App.get_system_commands(app, app.screen)}
@@ -147,7 +165,7 @@ def test_keys_toml_remaps_keys_in_the_app_and_in_its_help(config_dir):
     async def run():
         async with app.run_test(size=(100, 40)) as pilot:
             panel = app.query_one(GenerationPanel)
-            await pilot.press("3", "plus")
+            await pilot.press("3", "escape", "plus")  # 3 is the seed box; Escape leaves it for the controls
             assert panel.settings.temperature == pytest.approx(0.8), "+ is no longer bound"
             await pilot.press("u")
             assert panel.settings.temperature == pytest.approx(0.9)
@@ -158,8 +176,9 @@ def test_keys_toml_remaps_keys_in_the_app_and_in_its_help(config_dir):
             await pilot.pause()
             assert isinstance(app.screen, HelpScreen)
             lines = help_lines(app.screen)
-            assert any(line.split()[:3] == ["anywhere", "h", "/"] and "f1" in line for line in lines)
-            assert any(line.split()[:2] == ["generation", "u"] for line in lines)
+            assert ["h/f1", "show", "every", "key"] in [line.split() for line in lines[lines.index("anywhere") :]]
+            generation = lines[lines.index("generation") :]
+            assert any(line.split()[0] == "u/-" for line in generation), generation
             await pilot.press("escape")
             palette = {c.title: c.help for c in app.get_system_commands(app.screen)}
             assert palette["Temperature + 0.1"] == "key u"
@@ -183,23 +202,122 @@ def test_a_bad_keys_toml_is_a_notification_not_a_crash(config_dir):
     asyncio.run(run())
 
 
-def test_text_typed_in_the_seed_box_is_text_not_commands():
-    """Every single-character key of the app typed in the seed box lands in it; no shortcut fires."""
+def typed_keys() -> list[str]:
+    """Every key of the table that types a character (p s o n x q d i m k K w + - [ ] , . ? ...)."""
+    return sorted({k for b in keys.every_binding() for k in b.key.split(",") if keys.is_printable(k)})
+
+
+def footer_text(app) -> str:
+    from lstmtui.tui.widgets.footer import Footer
+
+    footer = app.screen.query_one(Footer)
+    return " ".join(str(w.render()) for w in footer.children)
+
+
+@pytest.mark.parametrize("size", [(80, 24), (100, 30)], ids=["80x24", "100x30"])
+def test_text_typed_in_the_seed_box_is_text_not_commands(size):
+    """After 3 the cursor is in the seed box: every key of the app that types a character lands in it."""
     app = idle_app()
-    typed = sorted({k for b in keys.every_binding() for k in b.key.split(",") if keys.is_printable(k)})
+    typed = typed_keys()
+    assert {"p", "s", "o", "n", "x", "q", "d", "i", "m", "k", "w"} <= set(typed)
+
+    async def run():
+        async with app.run_test(size=size) as pilot:
+            panel = app.query_one(GenerationPanel)
+            settings, stats = panel.settings, app.stats
+            await pilot.press("3")
+            seed = panel.query_one("#seed")
+            assert app.focused is seed
+            await pilot.pause()
+            assert footer_text(app).startswith("typing seed")
+            assert "generate" in footer_text(app) and "controls" in footer_text(app)
+            await pilot.press(*typed, "space", *"def parse")
+            await pilot.pause()
+            assert seed.value == "".join(keys.typed_character(k) for k in typed) + " def parse"
+            assert app.focused is seed
+            assert len(app.screen_stack) == 1 and app.screen is app.screen_stack[0]
+            assert panel.settings == settings and app.stats == stats
+            assert "quit" not in footer_text(app), "keys that type text are not offered while typing"
+
+            # Escape leaves the box: the same keys are the panel's controls again
+            await pilot.press("escape")
+            await pilot.pause()
+            assert app.focused is panel.query_one("#gen-scroll")
+            assert footer_text(app).startswith("controls")
+            await pilot.press("plus", "m")
+            assert panel.settings.temperature == pytest.approx(0.9) and panel.settings.method == "top-k"
+            await pilot.press("i", "x")
+            assert app.focused is seed and seed.value.endswith("parsex")
+            await pilot.press("tab")  # Tab leaves the box too
+            assert app.focused is panel.query_one("#gen-scroll")
+
+    asyncio.run(run())
+
+
+def burst(app, text: str) -> None:
+    """Keys that arrive together (a paste, an SSH packet): all queued before the app handles the first."""
+    from textual import events
+
+    for ch in text:
+        app.post_message(events.Key(ch, ch))
+
+
+def test_keys_typed_in_one_burst_after_a_focus_key_go_where_it_moved_the_focus():
+    app = idle_app()
 
     async def run():
         async with app.run_test(size=(80, 24)) as pilot:
+            seed = app.query_one("#seed")
+            burst(app, "3pson")
+            await pilot.pause(0.3)
+            assert seed.value == "pson" and len(app.screen_stack) == 1
+            await pilot.press("escape")
+            burst(app, "ixq")
+            await pilot.pause(0.3)
+            assert seed.value == "psonxq" and app.return_code is None
+
+    asyncio.run(run())
+
+
+@pytest.mark.parametrize("size", [(80, 24), (100, 30)], ids=["80x24", "100x30"])
+def test_a_click_into_the_generation_panel_puts_the_cursor_in_the_seed_box(size):
+    app = idle_app()
+
+    async def run():
+        async with app.run_test(size=size) as pilot:
             panel = app.query_one(GenerationPanel)
-            settings, stats = panel.settings, app.stats
-            await pilot.press("3", "i")
-            await pilot.press(*typed)
+            assert app.focused is app.query_one("#training")
+            await pilot.click("#gen-scroll")
             await pilot.pause()
-            seed = panel.query_one("#seed")
-            assert seed.value == "".join(key_to_character(k) for k in typed)
-            assert app.focused is seed
-            assert app.screen is app.screen_stack[0] and len(app.screen_stack) == 1
-            assert panel.settings == settings and app.stats == stats
+            assert app.focused is panel.query_one("#seed")
+            await pilot.press("escape")
+            await pilot.click("#gen-scroll")  # inside the panel already: the click keeps the controls
+            await pilot.pause()
+            assert app.focused is panel.query_one("#gen-scroll")
+
+    asyncio.run(run())
+
+
+@pytest.mark.parametrize("size", [(80, 24), (100, 30)], ids=["80x24", "100x30"])
+def test_the_footer_fits_the_width_and_keeps_help(size):
+    from lstmtui.tui.widgets.footer import Footer
+
+    app = idle_app()
+
+    async def run():
+        async with app.run_test(size=size) as pilot:
+            for focus in ("1", "2", "3", "escape"):
+                await pilot.press(focus)
+                await pilot.pause()
+                footer = app.screen.query_one(Footer)
+                right = max(w.region.right for w in footer.children)
+                assert right <= size[0], (focus, footer_text(app))
+                assert "help" in footer_text(app) and "▏" not in footer_text(app)
+            await pilot.press("1")
+            await pilot.pause()
+            text = footer_text(app)
+            for label in ("pause", "stop", "save", "new run", "profiles", "quit", "help"):
+                assert label in text, text
 
     asyncio.run(run())
 

@@ -79,7 +79,10 @@ def make_app() -> LstmtuiApp:
     return LstmtuiApp(AppOptions(start_training=False))
 
 
-@pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+SIZES = pytest.mark.parametrize("size", [(80, 24), (100, 30)], ids=["80x24", "100x30"])
+
+
+@pytest.mark.parametrize("size", [(80, 24), (100, 30), (120, 40)], ids=["80x24", "100x30", "120x40"])
 def test_main_screen(snap_compare, size):
     async def before(pilot):
         feed(pilot.app)
@@ -88,13 +91,47 @@ def test_main_screen(snap_compare, size):
     assert snap_compare(make_app(), terminal_size=size, run_before=before)
 
 
-def test_help_screen(snap_compare):
+@SIZES
+def test_help_screen(snap_compare, size):
+    """Two columns that fit whole at 100x30; one that scrolls at 80x24; "Esc closes" in view either way."""
+
     async def before(pilot):
         feed(pilot.app)
         await pilot.press("question_mark")
         await pilot.pause()
 
-    assert snap_compare(make_app(), terminal_size=(80, 24), run_before=before)
+    assert snap_compare(make_app(), terminal_size=size, run_before=before)
+
+
+@SIZES
+def test_typing_a_seed(snap_compare, size):
+    """3 puts the cursor in the seed box; the footer names the mode and leaves out the keys that type."""
+
+    async def before(pilot):
+        feed(pilot.app)
+        await pilot.press("3", *"def parse")
+        await pilot.pause()
+
+    assert snap_compare(make_app(), terminal_size=size, run_before=before)
+
+
+@SIZES
+def test_new_run_form_with_problems(snap_compare, size):
+    """Every problem under its field, worded by its label; the first one and the buttons in view."""
+
+    async def before(pilot):
+        await pilot.press("n")
+        await pilot.pause()
+        form = pilot.app.screen
+        bad = {"name": "my run", "corpus": "missing.txt", "hidden": "0", "layers": "two", "time_budget_s": "soon"}
+        for field, value in bad.items():
+            form.query_one(f"#f-{field}").value = value
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        pilot.app.clear_notifications()
+        await pilot.pause()
+
+    assert snap_compare(make_app(), terminal_size=size, run_before=before)
 
 
 def test_too_small_notice(snap_compare):

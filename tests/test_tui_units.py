@@ -191,3 +191,80 @@ def test_run_view_reads_a_snapshot_of_a_run_it_attaches_to():
     s = run_view.with_snapshot(TrainingStats(), snap)
     assert (s.profile, s.state, s.step, s.params, s.device) == ("prose", "paused", 40, 215_627, "cpu (2 threads)")
     assert s.best_bpc == 1.2 / math.log(2)
+
+
+def test_a_run_whose_steps_start_again_is_drawn_after_the_one_before_with_a_mark():
+    from lstmtui.tui.widgets.loss_chart import MARK_CHAR, MARK_LEGEND, LossChart
+
+    chart = LossChart()
+    chart.load([(n, 3.0 - n / 100) for n in range(1, 101)], [(50, 2.6), (100, 2.1)])
+    chart.add_losses([(n, 2.5 - n / 200) for n in range(1, 51)])  # a fine-tune: its steps start at 1
+    chart.add_val(50, 2.3)
+    assert chart.marks == [100.0]
+    assert chart.train.points[-1][0] == 150 and chart.val.points[-1][0] == 150
+    text = render_chart(chart.train.points, chart.val.points, 60, 10, chart.marks).plain
+    assert MARK_CHAR in text and MARK_LEGEND in text.splitlines()[-1]
+    reopened = LossChart()
+    reopened.load([(n, 1.0) for n in range(1, 101)], [], marks=(100,))  # a profile's fine-tune event
+    assert reopened.marks == [100]
+
+
+def test_fine_tune_line_names_both_corpora_and_the_characters_added():
+    from lstmtui.core.events import FineTuneEvent
+    from lstmtui.tui import run_view
+
+    event = FineTuneEvent(
+        profile="pyc", step=900, old_corpus=("/d/prose.txt",), new_corpus=("/d/accents.txt",), added=("é", "à")
+    )
+    s = run_view.with_event(TrainingStats(state="training"), event)
+    assert s.fine_tune == "fine-tuning: prose.txt → accents.txt (+2 characters)"
+    assert "▶ fine-tuning" in render_status(s).plain
+    assert run_view.restarted(s, "pyc").fine_tune == ""
+
+
+def test_the_new_run_form_starts_from_the_run_then_the_profile_then_the_defaults():
+    from lstmtui.core.config import TrainConfig
+    from lstmtui.core.profiles import ProfileMeta
+    from lstmtui.tui import run_view
+
+    meta = ProfileMeta.from_json(
+        "p",
+        {
+            "format_version": 1,
+            "files": {},
+            "vocab": ["a", "b"],
+            "model": {"vocab_size": 2, "hidden": 128, "layers": 2},
+            "corpus": {"paths": ["/d/c.txt"]},
+        },
+    )
+    default = TrainConfig()
+    paths, config = run_view.form_defaults(meta, None, [], default)
+    assert paths == ["/d/c.txt"] and (config.hidden, config.layers) == (128, 2)
+    running = TrainConfig(hidden=64)
+    assert run_view.form_defaults(meta, running, ["/x.txt"], default) == (["/x.txt"], running)
+    assert run_view.form_defaults(None, None, [], default) == ([], default)
+
+
+def test_form_words_core_messages_by_its_labels_and_shows_durations():
+    from lstmtui.tui.screens.settings import duration_text, worded
+
+    assert worded("batch", "batch size must be between 1 and 8192") == "batch size must be between 1 and 8192"
+    assert worded("time_budget_s", "time budget (seconds) must be >= 0") == "time budget must be >= 0"
+    assert [duration_text(v) for v in (0, 90, 900, 7200, 95.5)] == ["0", "90s", "15m", "2h", "95.5s"]
+
+
+def test_the_footer_drops_the_palette_first_and_keeps_help_and_quit():
+    from textual.binding import Binding
+
+    from lstmtui.tui.widgets.footer import FooterEntry, fit
+
+    def entry(key: str, label: str, id: str) -> FooterEntry:
+        return FooterEntry(key, key, label, Binding(key, "a", label, id=id), True)
+
+    entries = [entry("p", "pause", "pause"), entry("w", "write", "w"), entry("q", "quit", "quit")]
+    entries += [entry("?", "help", "help"), entry("^p", "palette", "command-palette")]
+    widths = sum(e.width for e in entries)
+    assert fit(entries, "", widths) == entries
+    assert [e.label for e in fit(entries, "", widths - 1)] == ["pause", "write", "quit", "help"]
+    assert [e.label for e in fit(entries, "controls", widths - 12)] == ["pause", "quit", "help"]
+    assert [e.label for e in fit(entries, "", 5)] == ["quit", "help"]

@@ -9,30 +9,40 @@ keys.toml (lstmtui.tui.keymap). AppOptions is re-exported here for launch() and 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import replace
 from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.dom import DOMNode
 from textual.events import Resize
+from textual.markup import escape
 from textual.screen import Screen
-from textual.widgets import Static
+from textual.widget import Widget
+from textual.widgets import Input, Static
 
 from lstmtui.core.config import TrainConfig
-from lstmtui.tui import keys
+from lstmtui.core.errors import LstmtuiError
+from lstmtui.tui import keys, run_view
 from lstmtui.tui.generator_worker import WeightsSource
 from lstmtui.tui.keymap import LoadedKeymap, load_keymap
 from lstmtui.tui.run_control import AppOptions, RunControl
 from lstmtui.tui.screens.confirm import ConfirmScreen
 from lstmtui.tui.screens.help import HelpScreen
+from lstmtui.tui.screens.profiles import ProfilesScreen
 from lstmtui.tui.widgets.footer import Footer
-from lstmtui.tui.widgets.generation import GenerationPanel
+from lstmtui.tui.widgets.generation import GenerationOutput, GenerationPanel, SeedInput
 from lstmtui.tui.widgets.loss_chart import LossChart
 from lstmtui.tui.widgets.samples import SamplesLog
 from lstmtui.tui.widgets.status import StatusView, TrainingStats
 from lstmtui.tui.widgets.training import TrainingPanel
+
+if TYPE_CHECKING:
+    from lstmtui.core.profiles import ProfileMeta
 
 __all__ = ["AppOptions", "LstmtuiApp", "MainScreen"]
 
@@ -43,6 +53,16 @@ class MainScreen(Screen[None]):
     """The screen of panels; its Tab keys come from the key table like every other key."""
 
     BINDINGS = list(keys.MAIN_SCREEN)
+
+    def get_focusable_widget_at(self, x: int, y: int) -> Widget | None:
+        """What a click focuses: a click into the generation panel from outside it goes to the seed box."""
+        widget = super().get_focusable_widget_at(x, y)
+        if isinstance(widget, GenerationOutput):
+            panel = widget.query_ancestor(GenerationPanel)
+            focused = self.focused
+            if focused is None or panel not in focused.ancestors_with_self:
+                return panel.query_one(SeedInput)
+        return widget
 
 
 class LstmtuiApp(RunControl):
@@ -105,10 +125,17 @@ class LstmtuiApp(RunControl):
     def watch_profile_name(self) -> None:
         self._title()
 
+    def watch_stats(self, old: TrainingStats, new: TrainingStats) -> None:
+        if old.fine_tune != new.fine_tune:
+            self._title()
+            if new.fine_tune:
+                self.notify(new.fine_tune, title=self.profile_name or "training")
+
     def _title(self) -> None:
         name = self.profile_name or "—"
         panel = self.query_one("#training")
-        panel.border_title = f"Training · {name}"
+        fine_tune = self.stats.fine_tune
+        panel.border_title = f"Training · {name}" + (f" · {escape(fine_tune)}" if fine_tune else "")
         panel.border_subtitle = "[cyan]━ train[/] [yellow]━ val[/] loss (nats/char)"
         self.sub_title = name
 
@@ -137,18 +164,32 @@ class LstmtuiApp(RunControl):
         """Show every key."""
         self.push_screen(HelpScreen(self.keymap))
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The focus keys stand aside (keys.STAND_ASIDE) for a text field and for screens over the panels."""
+        if action == "focus_panel":
+            return isinstance(self.screen, MainScreen) and not isinstance(self.screen.focused, Input)
+        return super().check_action(action, parameters)
+
     def action_focus_panel(self, which: str) -> None:
         """Move the focus to a panel."""
-        target = {"training": "#training", "samples": "#samples", "generation": "#gen-scroll"}[which]
+        target = {"training": "#training", "samples": "#samples", "generation": "#seed"}[which]
         # set_focus, not focus(): keys of the same burst must already go to the new panel
         self.screen.set_focus(self.query_one(target))
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         panel = self.query_one(GenerationPanel)
+        moves_focus = {b.action for b in keys.every_binding() if b.id in keys.STAND_ASIDE}
         for entry in keys.palette_entries(self.keymap):
             namespace = panel if entry.where == "generation" else None
-            yield SystemCommand(entry.title, f"key {entry.keys}", partial(self.run_action, entry.action, namespace))
+            run = partial(self.run_action, entry.action, namespace)
+            if entry.action in moves_focus:  # from the palette a focus key acts even from a text field
+                run = partial(self._unfocused, run)
+            yield SystemCommand(entry.title, f"key {entry.keys}", run)
+
+    async def _unfocused(self, run: Callable[[], Awaitable[object]]) -> None:
+        self.screen.set_focus(None)
+        await run()
 
     # ----- too small -----
 
@@ -167,26 +208,71 @@ class LstmtuiApp(RunControl):
         screen.set_class(small, "-too-small")
 
     def action_new_run(self) -> None:
-        """Open the new-run form; on success stop the current run and start the new one."""
-        from lstmtui.tui.screens.settings import SettingsScreen, form_overrides
+        """Open the new-run form, filled from what is open; on Start stop the current run and start the new one."""
+        from lstmtui.tui.screens.settings import NewRun, SettingsScreen, form_overrides
 
-        corpus = self.corpus_paths[0] if self.corpus_paths else _default_corpus()
+        paths, config = run_view.form_defaults(
+            self._open_meta(), self._running_config(), self.corpus_paths, self.config
+        )
+        corpus = paths[0] if paths else _default_corpus()
 
-        async def done(result: tuple[list[str], TrainConfig] | None) -> None:
-            if not result:
+        async def done(run: NewRun | None) -> None:
+            if run is None:
                 return
-            paths, config = result
             await self.stop_training()
             self.query_one(LossChart).clear()
             self.query_one(SamplesLog).clear()
+            self.query_one(GenerationPanel).clear()
             self.stats = TrainingStats()
-            self.start_training(paths, config, overrides=form_overrides(self.config, config))
+            self.notify(f"starting {run.name}")
+            self.start_training(
+                run.corpus_paths, run.config, profile=run.name, overrides=form_overrides(config, run.config)
+            )
 
-        self.push_screen(SettingsScreen(corpus, self.config), done)
+        form = SettingsScreen(
+            corpus,
+            config,
+            name=self._suggest_name(corpus),
+            exists=self.store.exists,
+            suggest=self._suggest_name,
+            corpus_paths=paths,
+        )
+        self.push_screen(form, done)
+
+    def _open_meta(self) -> ProfileMeta | None:
+        """The open profile's saved metadata, if it has been saved and reads."""
+        name = self.profile_name
+        try:
+            return self.store.load_meta(name) if name and self.store.exists(name) else None
+        except LstmtuiError:
+            return None
+
+    def _running_config(self) -> TrainConfig | None:
+        """The settings of the run being followed (as resolved), while there is one."""
+        host = self.run_link.host
+        if self.training_worker is None or host is None:
+            return None
+        try:
+            return host.snapshot().config
+        except Exception:  # a run that just ended or a lost connection: the profile's settings serve
+            return None
+
+    def _suggest_name(self, corpus: str) -> str:
+        """An unused profile name made from a corpus path."""
+        try:
+            return self.store.unique_name(Path(corpus).stem or "run")
+        except LstmtuiError:
+            return self.store.unique_name("run")
+
+    def on_profiles_screen_renamed(self, message: ProfilesScreen.Renamed) -> None:
+        """The open profile was renamed: follow it under its new name."""
+        if self.profile_name == message.old:
+            self.profile_name = message.new
+            self.weights_source = replace(self.weights_source, profile=message.new)
+            self.stats = replace(self.stats, profile=message.new)
 
     def action_profiles(self) -> None:
         """Open the profiles screen."""
-        from lstmtui.tui.screens.profiles import ProfilesScreen
 
         async def done(name: str | None) -> None:
             if not name or name == self.profile_name:

@@ -15,9 +15,12 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from lstmtui.core.errors import LstmtuiError
+from lstmtui.core.userfiles import read_regular
 from lstmtui.tui import keys
 
 KEYS_FILE = "keys.toml"
+MAX_KEYS_BYTES = 1 << 20  # a key table is a few hundred bytes
 # A Textual key: modifiers joined by "+", then a key name or one character (never a comma or a space).
 _KEY = re.compile(r"^(?:[a-z]+\+)*(?:[A-Za-z0-9_]+|[^\s,+]|\+)$")
 
@@ -50,9 +53,12 @@ def load_keymap(path: Path | None = None) -> LoadedKeymap:
     """Read and check a keys.toml; an absent file is an empty keymap."""
     path = keys_path() if path is None else path
     try:
-        data = _parse(path.read_bytes())
-    except FileNotFoundError:
-        return LoadedKeymap({}, (), path)
+        # a regular file of sane size only: a FIFO or a device in its place never blocks the app's start
+        raw = read_regular(path, "the key file", MAX_KEYS_BYTES, missing=b"")
+    except LstmtuiError as exc:
+        return LoadedKeymap({}, (str(exc),), path)
+    try:
+        data = _parse(raw)
     except (OSError, ValueError) as exc:
         return LoadedKeymap({}, (f"{path}: {_one_line(exc)}",), path)
     keymap: dict[str, str] = {}
@@ -93,7 +99,8 @@ def _check(binding_id: str, value: object, known: frozenset[str]) -> str | None:
     bad = [v for v in values if not _KEY.match(v)]
     if bad:
         return f'{binding_id}: {bad[0]!r} is not a key (examples: "p", "ctrl+o", "f2", "question_mark")'
-    if keys.by_id(binding_id).priority and any(keys.is_printable(v) for v in values):
+    priority = keys.by_id(binding_id).priority and binding_id not in keys.STAND_ASIDE
+    if priority and any(keys.is_printable(v) for v in values):
         # a priority binding acts before a text field sees the key: a typed letter would run it
         return f"{binding_id}: works even while typing, so it needs a key that types nothing (ctrl+..., f1...)"
     return None

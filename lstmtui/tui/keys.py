@@ -6,7 +6,10 @@ command palette are built from the same table, so what they list is what is boun
 Scopes carry the rule that text typed into a text field is text: a binding on the App or on a
 panel is not priority, so Textual gives printable keys to a focused Input first and the binding
 never sees them. Only keys no text field consumes (ctrl+..., function keys) may be priority; the
-table test and the keys.toml loader keep it so.
+table test and the keys.toml loader keep it so. The exception is STAND_ASIDE: the keys that move
+the focus (1, 2, 3, i) are priority, so that keys arriving in the same burst (a fast typist, a
+paste, an SSH packet) already go where they moved the focus, and their node's check_action turns
+them off while a text field has the focus, so there they are text like any other key.
 """
 
 from __future__ import annotations
@@ -30,25 +33,62 @@ def _key(
     show: bool = True,
     display: str | None = None,
     priority: bool = False,
+    group: Binding.Group | None = None,
 ) -> Binding:
-    """A Binding whose ``tooltip`` says what the key does in full (the help screen and palette text)."""
-    return Binding(key, action, label, show=show, key_display=display, priority=priority, tooltip=does, id=id)
+    """A Binding whose ``tooltip`` says what the key does in full (the help screen and palette text).
 
+    Neighbouring bindings of one ``group`` share a line of the help screen, under the group's description.
+    """
+    return Binding(
+        key, action, label, show=show, key_display=display, priority=priority, tooltip=does, id=id, group=group
+    )
+
+
+_FOCUS = Binding.Group("focus: training, samples, seed")
+_TEMPERATURE = Binding.Group("temperature ± 0.1")
+_TOP_K = Binding.Group("top-k smaller / larger")
+_TOP_P = Binding.Group("top-p − / + 0.05")
+_LENGTH = Binding.Group("length − / + 100")
 
 # Bound on the App: they work on every screen that does not bind the key itself.
 APP: tuple[Binding, ...] = (
-    _key("p", "app.pause", "pause/resume", "pause / resume training (train further when stopped)", "pause", show=False),
-    _key("x", "app.stop_training", "stop", "stop training (saves the profile)", "stop-training", show=False),
+    _key("p", "app.pause", "pause", "pause / resume / train on", "pause", show=False),
+    _key("x", "app.stop_training", "stop", "stop training (saves)", "stop-training", show=False),
     _key("s", "app.save", "save", "save the profile now", "save", show=False),
     _key("d", "app.detach", "detach", "detach: the run trains on (lstmtui attach)", "detach", show=False),
     _key("g", "app.sample_now", "sample", "the run writes a sample now", "sample-now", show=False),
     _key("l", "app.set_lr", "lr", "set the learning rate", "set-lr", show=False),
-    _key("n", "app.new_run", "new run", "new training run (settings form)", "new-run", show=False),
+    _key("n", "app.new_run", "new run", "new training run (a form)", "new-run", show=False),
     _key("o,f2", "app.profiles", "profiles", "profiles: open, rename, delete", "profiles", show=False),
-    _key("1", "app.focus_panel('training')", "training", "focus the training panel", "focus-training", show=False),
-    _key("2", "app.focus_panel('samples')", "samples", "focus the samples", "focus-samples", show=False),
     _key(
-        "3", "app.focus_panel('generation')", "generation", "focus the generation panel", "focus-generation", show=False
+        "1",
+        "app.focus_panel('training')",
+        "training",
+        "focus the training panel",
+        "focus-training",
+        show=False,
+        priority=True,
+        group=_FOCUS,
+    ),
+    _key(
+        "2",
+        "app.focus_panel('samples')",
+        "samples",
+        "focus the samples",
+        "focus-samples",
+        show=False,
+        priority=True,
+        group=_FOCUS,
+    ),
+    _key(
+        "3",
+        "app.focus_panel('generation')",
+        "generation",
+        "type a seed (the generation panel)",
+        "focus-generation",
+        show=False,
+        priority=True,
+        group=_FOCUS,
     ),
     _key(
         "ctrl+p",
@@ -59,16 +99,20 @@ APP: tuple[Binding, ...] = (
         show=False,
         priority=True,
     ),
-    _key("q", "app.quit", "quit", "quit (saves; asks while training)", "quit"),
-    _key("ctrl+q", "app.quit", "quit", "quit (saves; asks while training)", "quit-anywhere", show=False, priority=True),
+    _key("q", "app.quit", "quit", "quit (saves; asks if training)", "quit"),
+    _key("ctrl+q", "app.quit", "quit", "quit (saves; asks if training)", "quit-anywhere", show=False, priority=True),
     _key("question_mark,f1", "app.help", "help", "show every key", "help", display="?"),
     _key("ctrl+c", "app.quit_now", "save & quit", "save and quit at once", "save-and-quit", show=False, priority=True),
 )
 
+# Priority keys that type a character: their node's check_action turns them off while a text field
+# has the focus (see the module docstring).
+STAND_ASIDE: frozenset[str] = frozenset({"focus-training", "focus-samples", "focus-generation", "seed"})
+
 # Bound on the main screen, replacing Textual's own Screen bindings of the same keys.
 MAIN_SCREEN: tuple[Binding, ...] = (
-    _key("tab", "app.focus_next", "next", "move the focus between panels", "next-panel", show=False),
-    _key("shift+tab", "app.focus_previous", "previous", "move the focus between panels", "previous-panel", show=False),
+    _key("tab", "app.focus_next", "next", "move between panels", "next-panel", show=False),
+    _key("shift+tab", "app.focus_previous", "previous", "move between panels", "previous-panel", show=False),
 )
 
 # The training panel shows these App keys in the footer while it has the focus.
@@ -79,23 +123,34 @@ TRAINING_PANEL: tuple[Binding, ...] = tuple(
 # Bound on the generation panel, so they act while the focus is anywhere in it; while its seed box
 # has the focus the printable ones are the box's text (see the module docstring).
 GENERATION: tuple[Binding, ...] = (
-    _key("space", "toggle", "stop/continue", "stop generating / continue where it stopped", "generation-toggle"),
-    _key("plus,equals_sign", "temperature(0.1)", "T+", "temperature + 0.1", "temperature-up", display="+"),
-    _key("minus", "temperature(-0.1)", "T-", "temperature − 0.1", "temperature-down", display="-"),
-    _key("m", "method", "method", "next method: temperature, top-k, top-p, greedy, beam", "generation-method"),
-    _key("k", "top_k(-1)", "k-", "top-k smaller", "top-k-smaller", show=False),
-    _key("K", "top_k(1)", "k+", "top-k larger", "top-k-larger", show=False),
-    _key("left_square_bracket", "top_p(-0.05)", "p-", "top-p − 0.05", "top-p-smaller", show=False),
-    _key("right_square_bracket", "top_p(0.05)", "p+", "top-p + 0.05", "top-p-larger", show=False),
-    _key("comma", "length(-1)", "len-", "length − 100", "length-shorter", show=False),
-    _key("full_stop", "length(1)", "len+", "length + 100", "length-longer", show=False),
-    _key("w", "save_output", "write file", "write the output to a file", "write-output"),
-    _key("i", "focus_seed", "seed", "type a seed (the seed box)", "seed"),
+    _key("space", "toggle", "stop/go", "stop generating / continue", "generation-toggle"),
+    _key(
+        "plus,equals_sign",
+        "temperature(0.1)",
+        "T+",
+        "temperature + 0.1",
+        "temperature-up",
+        display="+",
+        group=_TEMPERATURE,
+    ),
+    _key("minus", "temperature(-0.1)", "T-", "temperature − 0.1", "temperature-down", display="-", group=_TEMPERATURE),
+    _key("m", "method", "method", "next method (temperature, top-k, top-p, greedy, beam)", "generation-method"),
+    _key("k", "top_k(-1)", "k-", "top-k smaller", "top-k-smaller", show=False, group=_TOP_K),
+    _key("K", "top_k(1)", "k+", "top-k larger", "top-k-larger", show=False, group=_TOP_K),
+    _key("left_square_bracket", "top_p(-0.05)", "p-", "top-p − 0.05", "top-p-smaller", show=False, group=_TOP_P),
+    _key("right_square_bracket", "top_p(0.05)", "p+", "top-p + 0.05", "top-p-larger", show=False, group=_TOP_P),
+    _key("comma", "length(-1)", "len-", "length − 100", "length-shorter", show=False, group=_LENGTH),
+    _key("full_stop", "length(1)", "len+", "length + 100", "length-longer", show=False, group=_LENGTH),
+    _key("w", "save_output", "write", "write the output to a file", "write-output"),
+    _key("i", "focus_seed", "seed", "back to the seed box", "seed", priority=True),
     _key("escape", "stop", "stop", "stop generating", "generation-stop", show=False),
 )
 
-# Bound on the seed box.
-SEED: tuple[Binding, ...] = (_key("enter", "submit", "generate", "generate from the seed (fresh weights)", "generate"),)
+# Bound on the seed box: the box takes every key that types a character, so these type none.
+SEED: tuple[Binding, ...] = (
+    _key("enter", "submit", "generate", "generate from the seed", "generate"),
+    _key("escape", "controls", "controls", "to the generation keys (or tab)", "seed-leave"),
+)
 
 # Bound on the samples log, replacing the scroll bindings it inherits.
 SAMPLES: tuple[Binding, ...] = (
@@ -108,18 +163,19 @@ SAMPLES: tuple[Binding, ...] = (
 PROFILES: tuple[Binding, ...] = (
     _key("enter", "open", "open", "open the selected profile", "profiles-open", priority=True),
     _key("r", "rename", "rename", "rename the selected profile", "profiles-rename"),
-    _key("d,delete", "delete", "delete", "delete the selected profile (asks first)", "profiles-delete"),
+    _key("d,delete", "delete", "delete", "delete it (asks first)", "profiles-delete"),
     _key("escape,q", "close", "back", "back to training", "profiles-back"),
 )
 
+_ANSWER = Binding.Group("answer yes / no")
 CONFIRM: tuple[Binding, ...] = (
-    _key("y", "answer(True)", "yes", "answer yes", "confirm-yes"),
-    _key("n,escape", "answer(False)", "no", "answer no", "confirm-no"),
+    _key("y", "answer(True)", "yes", "answer yes", "confirm-yes", group=_ANSWER),
+    _key("n,escape", "answer(False)", "no", "answer no", "confirm-no", group=_ANSWER),
 )
 PROMPT: tuple[Binding, ...] = (_key("escape", "cancel", "cancel", "cancel the dialog", "prompt-cancel"),)
 NEW_RUN_FORM: tuple[Binding, ...] = (
     _key("escape", "cancel", "cancel", "cancel the dialog", "form-cancel"),
-    _key("ctrl+s", "start", "start", "start the new run (the form is checked first)", "form-start"),
+    _key("ctrl+s", "start", "start", "start the new run", "form-start"),
 )
 HELP_SCREEN: tuple[Binding, ...] = (
     _key("escape,q,question_mark,f1", "dismiss_help", "close", "close the key list", "help-close"),
@@ -164,10 +220,19 @@ def by_id(binding_id: str) -> Binding:
     raise KeyError(binding_id)
 
 
+# Key names Textual gives typed characters but does not map back with key_to_character.
+_TYPED_NAMES = {"plus": "+", "minus": "-", "slash": "/", "at": "@", "backslash": "\\", "underscore": "_"}
+
+
+def typed_character(key: str) -> str | None:
+    """The character a key types, or None for a key that types none (ctrl+..., f1, escape)."""
+    character = _TYPED_NAMES.get(key) or key_to_character(key)
+    return character if character is not None and character.isprintable() else None
+
+
 def is_printable(key: str) -> bool:
     """Whether a key types a character, so that a focused text field takes it (as Textual's Input does)."""
-    character = key_to_character(key)
-    return character is not None and character.isprintable()
+    return typed_character(key) is not None
 
 
 def current_keys(binding: Binding, keymap: Keymap) -> list[str]:
@@ -200,17 +265,21 @@ class HelpRow:
 
 
 def help_rows(keymap: Keymap) -> list[HelpRow]:
-    """The help screen's lines: one a binding, neighbours that do the same thing on one line."""
+    """The help screen's lines: one a binding; neighbours that do the same thing, or are of one group, share one."""
     rows: list[HelpRow] = []
+    last_group: Binding.Group | None = None
     for section in SECTIONS:
         for binding in section.bindings:
             label = keys_label(binding, keymap)
             last = rows[-1] if rows else None
-            if last is not None and last.where == section.where and last.does == binding.tooltip:
+            grouped = binding.group is not None and binding.group == last_group
+            if last is not None and last.where == section.where and (grouped or last.does == binding.tooltip):
                 keys = last.keys if label in last.keys.split(" / ") else f"{last.keys} / {label}"
                 rows[-1] = replace(last, keys=keys, ids=(*last.ids, binding.id or ""))
             else:
-                rows.append(HelpRow(section.where, label, binding.tooltip, (binding.id or "",)))
+                does = binding.group.description if binding.group is not None else binding.tooltip
+                rows.append(HelpRow(section.where, label, does, (binding.id or "",)))
+            last_group = binding.group
     return rows
 
 
@@ -262,6 +331,5 @@ _KEY_NAMES = {
 def _format_key(key: str) -> str:
     """ "ctrl+p" -> "ctrl+p", "question_mark" -> "?", "f2" -> "f2": what a user types, in lowercase words."""
     *modifiers, name = key.split("+")
-    character = key_to_character(name)
-    text = _KEY_NAMES.get(name) or (character if character is not None and character.isprintable() else name)
+    text = _KEY_NAMES.get(name) or typed_character(name) or name
     return "+".join([*modifiers, text])

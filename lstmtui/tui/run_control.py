@@ -42,7 +42,7 @@ from lstmtui.tui.messages import RunAttached, RunFacts, TrainingEnded, TrainingU
 from lstmtui.tui.remote_run import AttachRequest, follow_remote
 from lstmtui.tui.run_client import STOP_GRACE_S, OverrideValue, RunLink, RunRequest, follow_run
 from lstmtui.tui.run_view import ACTIVE_STATES
-from lstmtui.tui.screens.confirm import PromptScreen
+from lstmtui.tui.screens.confirm import PromptScreen, more_epochs, more_epochs_prompt
 from lstmtui.tui.widgets.generation import GenerationPanel
 from lstmtui.tui.widgets.loss_chart import LossChart
 from lstmtui.tui.widgets.samples import SamplesLog
@@ -272,7 +272,7 @@ class RunControl(App[None]):
         self.weights_source = WeightsSource(None, self.store, name)
         self.query_one(LossChart).load(*run_view.history_from_meta(meta))
         self.stats = run_view.from_meta(name, meta)
-        self.query_one(SamplesLog).clear()
+        self.query_one(SamplesLog).show_saved(meta.samples)  # the newest training samples it kept
 
     # ----- the training keys (keys.APP) -----
 
@@ -300,12 +300,18 @@ class RunControl(App[None]):
         except LstmtuiError:
             finished, epoch, epochs = False, self.stats.epoch, self.stats.epochs
         self.stats = replace(self.stats, epoch=epoch, epochs=epochs)
-        if finished:
-            overrides["epochs"] = max(1, epochs or self.config.epochs) * 2  # a finished run: as many epochs again
-            self.notify(f"training {name} on, to {overrides['epochs']} epochs")
-        else:
+        if not finished:
             self.notify(f"training {name} further")
-        self.start_training([], self.config, profile=name, overrides=overrides)
+            self.start_training([], self.config, profile=name, overrides=overrides)
+            return
+
+        def answered(text: str | None) -> None:  # a finished run: the dialog asks how many more epochs
+            if text:
+                overrides["epochs"] = more_epochs(text, epoch)
+                self.notify(f"training {name} on, to {overrides['epochs']} epochs")
+                self.start_training([], self.config, profile=name, overrides=overrides)
+
+        self.push_screen(more_epochs_prompt(name, epoch, epochs), answered)
 
     def action_stop_training(self) -> None:
         """Stop training; the run saves what was trained."""
@@ -377,7 +383,6 @@ class RunControl(App[None]):
             name = self.profile_name or "the run"
             return f"Leave {name}? It keeps training (lstmtui attach to come back).", "Leave", "Stay"
         return "Training is running. Save the profile and quit?", "Save & quit", "Keep training"
-
 
 
 def _safe_stem(stem: str) -> str:

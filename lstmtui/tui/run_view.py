@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import replace
+from pathlib import PurePath
 from typing import TYPE_CHECKING
 
 from lstmtui.core.events import (
@@ -17,14 +18,17 @@ from lstmtui.core.events import (
     EvalEvent,
     Event,
     FailedEvent,
+    FineTuneEvent,
     FinishedEvent,
     PrepareEvent,
     StateEvent,
     StepEvent,
 )
+from lstmtui.core.units import printable
 from lstmtui.tui.widgets.status import TrainingStats
 
 if TYPE_CHECKING:
+    from lstmtui.core.config import TrainConfig
     from lstmtui.core.profiles import ProfileMeta
     from lstmtui.core.runhost import RunSnapshot
 
@@ -78,6 +82,24 @@ def _failed(s: TrainingStats, e: FailedEvent) -> TrainingStats:
     return replace(s, state="failed", error=e.message)
 
 
+def _fine_tune(s: TrainingStats, e: FineTuneEvent) -> TrainingStats:
+    return replace(s, fine_tune=fine_tune_text(e))
+
+
+def fine_tune_text(e: FineTuneEvent) -> str:
+    """'fine-tuning: prose.txt → accents.txt (+15 characters)': what a fine-tune changes, in a line."""
+    added = len(e.added)
+    plural = "" if added == 1 else "s"
+    return f"fine-tuning: {_corpus_names(e.old_corpus)} → {_corpus_names(e.new_corpus)} (+{added} character{plural})"
+
+
+def _corpus_names(paths: tuple[str, ...]) -> str:
+    if not paths:
+        return "?"
+    first = printable(PurePath(paths[0]).name or paths[0])
+    return first + (f" +{len(paths) - 1}" if len(paths) > 1 else "")
+
+
 _REDUCERS: Mapping[type[Event], Callable[..., TrainingStats]] = {
     PrepareEvent: _prepare,
     StateEvent: _state,
@@ -86,6 +108,7 @@ _REDUCERS: Mapping[type[Event], Callable[..., TrainingStats]] = {
     CheckpointEvent: _saved,
     FinishedEvent: _finished,
     FailedEvent: _failed,
+    FineTuneEvent: _fine_tune,
 }
 
 
@@ -119,7 +142,7 @@ def with_snapshot(s: TrainingStats, snap: RunSnapshot) -> TrainingStats:
 
 def restarted(s: TrainingStats, profile: str) -> TrainingStats:
     """The stats as a run of ``profile`` starts: progress kept (a profile trained further), state reset."""
-    return replace(s, profile=profile, state="starting", error="", detail="")
+    return replace(s, profile=profile, state="starting", error="", detail="", fine_tune="")
 
 
 def stopped(s: TrainingStats) -> TrainingStats:
@@ -135,25 +158,37 @@ def from_meta(name: str, meta: ProfileMeta) -> TrainingStats:
     progress = meta.progress
     best = progress.best_val_loss
     val = meta.history.val
+    per_epoch = progress.steps_per_epoch or 0
+    epoch, epoch_step = progress.epoch, progress.epoch_step
+    if epoch_step:
+        epoch += 1  # the epoch under way, counted from 1 like events
+    elif epoch > 0:
+        epoch_step = per_epoch  # saved at the end of an epoch: that epoch is complete
     return TrainingStats(
         profile=name,
-        state="idle",
+        state="finished" if progress.finished else "idle",
         step=progress.step,
-        epoch=progress.epoch + 1 if progress.epoch_step else progress.epoch,  # counted from 1, like events
+        epoch=epoch,
         epochs=meta.train_config.epochs if meta.train_config is not None else 0,
-        epoch_step=progress.epoch_step,
+        epoch_step=epoch_step,
+        steps_per_epoch=per_epoch,
         elapsed_s=progress.elapsed_s,
         best_bpc=best / LN2 if best is not None else math.nan,
         val_bpc=val[-1].bpc if val else math.nan,
         saved=(meta.updated or "")[:19].replace("T", " "),
         params=meta.model.parameter_count(),
+        device=progress.device or "",
     )
 
 
-def history_from_meta(meta: ProfileMeta) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
-    """A saved profile's training and validation losses as (step, nats) points."""
+def history_from_meta(
+    meta: ProfileMeta,
+) -> tuple[list[tuple[int, float]], list[tuple[int, float]], tuple[int, ...]]:
+    """A saved profile's training and validation losses as (step, nats) points, and the steps where its
+    corpus changed (fine-tunes)."""
     history = meta.history
-    return [(p.step, p.loss) for p in history.train], [(p.step, p.loss) for p in history.val]
+    marks = tuple(e.step for e in history.events if e.event == "fine-tune")
+    return [(p.step, p.loss) for p in history.train], [(p.step, p.loss) for p in history.val], marks
 
 
 def finished_in_meta(meta: ProfileMeta) -> tuple[bool, int, int]:
@@ -161,3 +196,28 @@ def finished_in_meta(meta: ProfileMeta) -> tuple[bool, int, int]:
     epochs = meta.train_config.epochs if meta.train_config is not None else 0
     epoch = meta.progress.epoch
     return meta.progress.finished or (epochs > 0 and epoch >= epochs), epoch, epochs
+
+
+def form_defaults(
+    meta: ProfileMeta | None, running: TrainConfig | None, corpus_paths: list[str], config: TrainConfig
+) -> tuple[list[str], TrainConfig]:
+    """What the new-run form starts from: the corpus being trained (else the profile's) and the open
+    run's settings (else the profile's saved ones, else ``config``)."""
+    paths = list(corpus_paths)
+    if not paths and meta is not None and meta.corpus is not None:
+        paths = list(meta.corpus.paths)
+    if running is not None:
+        return paths, running
+    if meta is None:
+        return paths, config
+    if meta.train_config is not None:
+        return paths, meta.train_config
+    model = meta.model
+    shape = dict(
+        hidden=model.hidden,
+        layers=model.layers,
+        dropout=model.dropout,
+        input=model.input,
+        embedding_dim=model.embedding_dim,
+    )
+    return paths, replace(config, **shape)

@@ -26,6 +26,7 @@ from lstmtui.core.profiles.parts import (
     Progress,
     RngState,
     SamplingDefaults,
+    SavedSample,
     Versions,
     corpus_json,
     history_json,
@@ -34,8 +35,10 @@ from lstmtui.core.profiles.parts import (
     read_history,
     read_progress,
     read_rng,
+    read_samples,
     read_sampling,
     rng_json,
+    samples_json,
     without_none,
 )
 
@@ -57,6 +60,7 @@ class ProfileMeta:
     corpus: CorpusProvenance | None = None
     sampling: SamplingDefaults = SamplingDefaults()
     history: History = History()
+    samples: tuple[SavedSample, ...] = ()  # the newest training samples, oldest first (MAX_SAVED_SAMPLES)
     optim_groups: tuple[dict[str, Any], ...] = ()
     rng: RngState = RngState()
     name: str | None = None
@@ -83,6 +87,7 @@ class ProfileMeta:
             corpus=read_corpus(top.part("corpus")) if "corpus" in top.data else None,
             sampling=read_sampling(top.part("sampling")),
             history=read_history(top.part("history")),
+            samples=read_samples(top),
             optim_groups=_optim_groups(top),
             rng=read_rng(top.part("rng")),
             name=top.text("name", None),
@@ -106,6 +111,8 @@ class ProfileMeta:
         out["optim_groups"] = [dict(g) for g in self.optim_groups]
         out["rng"] = rng_json(self.rng)
         out["history"] = history_json(self.history)
+        if self.samples:
+            out["samples"] = samples_json(self.samples)
         if self.corpus is not None:
             out["corpus"] = corpus_json(self.corpus)
         out["sampling"] = asdict(self.sampling)

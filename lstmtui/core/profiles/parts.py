@@ -139,6 +139,22 @@ class History:
     events: tuple[HistoryEvent, ...] = ()
 
 
+MAX_SAVED_SAMPLES = 10  # the newest training samples a profile keeps, shown when it is reopened
+MAX_SAMPLE_TEXT = 20_000  # characters of a kept sample's text
+
+
+@dataclass(frozen=True)
+class SavedSample:
+    """One of the newest training samples: its step, epoch and temperature, its prime and text, the share copied."""
+
+    step: int
+    epoch: int
+    temperature: float
+    text: str
+    prime: str = ""
+    memorised: float | None = None  # share (0..1) copied from the corpus; None: not measured
+
+
 @dataclass(frozen=True)
 class RngState:
     """Python's and numpy's global RNG states (torch's is a tensor in the ``state`` group)."""
@@ -272,6 +288,27 @@ def _events(h: JsonObject) -> tuple[HistoryEvent, ...]:
     return tuple(out)
 
 
+def read_samples(top: JsonObject) -> tuple[SavedSample, ...]:
+    """The newest training samples from meta.json's "samples" list (absent in older profiles: none)."""
+    samples = top.data.get("samples", [])
+    if not isinstance(samples, list) or len(samples) > MAX_SAVED_SAMPLES:
+        top.fail(f"'samples' must be a list of at most {MAX_SAVED_SAMPLES} training samples")
+    out = []
+    for i, item in enumerate(samples):
+        s = JsonObject(top.label, f"samples[{i}]", item)
+        out.append(
+            SavedSample(
+                step=s.whole("step", 0),
+                epoch=s.whole("epoch", 0),
+                temperature=s.number("temperature", 0.0, high=100.0),
+                text=s.text("text", "", limit=MAX_SAMPLE_TEXT),
+                prime=s.text("prime", ""),
+                memorised=s.number("memorised", None, high=1.0),
+            )
+        )
+    return tuple(out)
+
+
 def read_rng(r: JsonObject) -> RngState:
     """RngState from meta.json's "rng" object: only states of the shapes Python and numpy save."""
     python = r.data.get("python")
@@ -338,6 +375,11 @@ def history_json(h: History) -> dict[str, Any]:
             for e in h.events
         ]
     return out
+
+
+def samples_json(samples: tuple[SavedSample, ...]) -> list[dict[str, Any]]:
+    """The kept samples as meta.json holds them (an unmeasured copied share left out)."""
+    return [without_none(asdict(s)) for s in samples]
 
 
 def corpus_json(c: CorpusProvenance) -> dict[str, Any]:

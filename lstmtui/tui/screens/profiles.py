@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
@@ -19,6 +20,13 @@ class ProfilesScreen(Screen[str | None]):
     """A table of profiles; dismisses with the name to open, or None."""
 
     BINDINGS = list(keys.PROFILES)
+
+    class Renamed(Message):
+        """A profile was renamed (the app follows when it is the open one)."""
+
+        def __init__(self, old: str, new: str) -> None:
+            super().__init__()
+            self.old, self.new = old, new
 
     def __init__(self, store, current: str | None = None) -> None:
         super().__init__()
@@ -82,20 +90,28 @@ class ProfilesScreen(Screen[str | None]):
         if name is None:
             return
 
-        def done(new: str | None) -> None:
-            if not new or new == name:
-                return
+        def rename(new: str) -> str | None:
+            """Rename now; a refusal (a bad or taken name) is shown in the dialog, which stays open."""
+            if new == name:
+                return None
+            if not new:
+                return "give the new name (Esc cancels)"
             try:
                 self.store.rename(name, new)
             except LstmtuiError as exc:
-                self.app.notify(str(exc), severity="error")
+                return str(exc)
+            return None
+
+        def done(new: str | None) -> None:
+            if not new or new == name:
                 return
             if self.current == name:
                 self.current = new
+            self.app.post_message(self.Renamed(name, new))
             self.app.notify(f"renamed {name} to {new}")
             self.reload(select=new)
 
-        self.app.push_screen(PromptScreen(f"Rename profile {name} to:", name), done)
+        self.app.push_screen(PromptScreen(f"Rename profile {name} to:", name, check=rename), done)
 
     def action_delete(self) -> None:
         name = self._selected()

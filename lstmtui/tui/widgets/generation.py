@@ -38,13 +38,20 @@ MAX_OUTPUT_CHARS = 50_000  # older output scrolls out of memory; the file save k
 
 
 class SeedInput(Input):
-    """The seed box: Enter generates."""
+    """The seed box: every key that types a character is text; Enter generates, Escape leaves for the controls."""
 
     BINDINGS = list(keys.SEED)
+    FOOTER_MODE = "typing seed"
+
+    def action_controls(self) -> None:
+        """Leave the box: the panel's single-key controls act from now on."""
+        self.screen.set_focus(self.screen.query_one("#gen-scroll"))
 
 
 class GenerationOutput(VerticalScroll, can_focus=True):
-    """The generated text; focus it (3) to use the panel's single-key controls."""
+    """The generated text; while it has the focus the panel's single keys are controls (Escape in the seed box)."""
+
+    FOOTER_MODE = "controls"
 
 
 class GenerationPanel(Vertical):
@@ -70,6 +77,7 @@ class GenerationPanel(Vertical):
         self.seed = ""
         self.updates = 0  # text messages shown since the last seed
         self.gen_run = 0  # the current generation run; messages of earlier ones are dropped
+        self._cleared_run = -1  # a run whose output was cleared: its text is dropped too
         self.gen_worker: Worker[None] | None = None
         self._stop_event: threading.Event | None = None
         self._gen_state = GenerationState()
@@ -78,7 +86,7 @@ class GenerationPanel(Vertical):
         self._finished = False
 
     def compose(self) -> ComposeResult:
-        yield SeedInput(placeholder="seed text — Enter generates", id="seed")
+        yield SeedInput(placeholder="type a seed — Enter generates", id="seed", select_on_focus=False)
         yield Static(id="gen-settings")
         with GenerationOutput(id="gen-scroll"):
             yield Static(id="gen-output")
@@ -102,7 +110,7 @@ class GenerationPanel(Vertical):
 
     def watch_source(self, old: WeightsSource, new: WeightsSource) -> None:
         if old.profile != new.profile:
-            self.reset()
+            self.clear()  # another profile: its text is not this one's
 
     def show_settings(self) -> None:
         """Redraw the settings line."""
@@ -150,6 +158,14 @@ class GenerationPanel(Vertical):
         self._gen_state = GenerationState()
         self._can_continue = False
 
+    def clear(self) -> None:
+        """Stop generating, forget the generator and empty the output (a new run or another profile)."""
+        self.action_stop()
+        self._cleared_run = self.gen_run  # what the stopped run still posts is not shown
+        self.reset()
+        self.start_text("")
+        self.set_status("idle")
+
     # ----- running the worker -----
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
@@ -188,7 +204,7 @@ class GenerationPanel(Vertical):
 
     def on_generated_text(self, message: GeneratedText) -> None:
         message.stop()
-        if message.run == self.gen_run:
+        if message.run == self.gen_run and message.run != self._cleared_run:
             self.append(message.text)
 
     def on_generation_ended(self, message: GenerationEnded) -> None:
@@ -196,10 +212,13 @@ class GenerationPanel(Vertical):
         if message.run != self.gen_run:
             return
         self.gen_worker = None
-        self._can_continue = message.can_continue
-        if message.error:
-            self.notify(message.error, title="generation", severity="error")
-        self.set_status(message.reason, message.memorised)
+        if message.run == self._cleared_run:
+            self.reset()
+        else:
+            self._can_continue = message.can_continue
+            if message.error:
+                self.notify(message.error, title="generation", severity="error")
+            self.set_status(message.reason, message.memorised)
         if self._queued is not None and not self._finished:
             (seed,) = self._queued
             self._queued = None
@@ -257,6 +276,12 @@ class GenerationPanel(Vertical):
         """Change the length of each generation by LENGTH_STEP characters."""
         st = self.settings
         self.settings = replace(st, length=min(100_000, max(100, st.length + LENGTH_STEP * direction)))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """``i`` is a priority key (keys.STAND_ASIDE): in the seed box it is a letter."""
+        if action == "focus_seed":
+            return not isinstance(self.screen.focused, Input)
+        return True
 
     def action_focus_seed(self) -> None:
         """Put the cursor in the seed box."""

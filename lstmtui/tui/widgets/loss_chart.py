@@ -14,6 +14,9 @@ SMOOTHING = 0.05  # EMA weight of each new training loss
 AXIS_WIDTH = 6
 TRAIN_STYLE = "bold cyan"
 VAL_STYLE = "bold yellow"
+MARK_STYLE = "magenta"
+MARK_CHAR = "┊"
+MARK_LEGEND = "┊ new corpus"
 # braille dot bits by (column, row) inside a 2x4 cell
 _BITS = ((0x01, 0x02, 0x04, 0x40), (0x08, 0x10, 0x20, 0x80))
 
@@ -66,7 +69,9 @@ class LossChart(Widget):
     """Training loss (EMA-smoothed) and validation loss against steps, for the whole run.
 
     Points arrive from the app's message handlers (at most METRIC_UPDATES_PER_S times a second),
-    and each batch redraws the chart once.
+    and each batch redraws the chart once. A fine-tune onto another corpus starts its steps at 1
+    again: the chart draws each such run after the one before it, with a mark where the corpus
+    changed (``marks``, in the chart's steps).
     """
 
     DEFAULT_CSS = """
@@ -77,51 +82,85 @@ class LossChart(Widget):
         super().__init__(**kwargs)
         self.train = Series()
         self.val = Series()
+        self.marks: list[float] = []
         self._ema: tuple[float, float] | None = None
+        self._offsets = [0.0]  # where each run's steps start on the chart
+        self._last_train = -math.inf  # the last raw step of each series, to see a run start again
+        self._last_val = -math.inf
+        self._last_x = 0.0
+        self._val_run = 0
 
     def add_losses(self, points: list[tuple[int, float]]) -> None:
         """Add raw training losses; they are smoothed as they come."""
         for step, loss in points:
             if not math.isfinite(loss):
                 continue
+            if step < self._last_train:  # the steps start again: a fine-tune onto another corpus
+                self._offsets.append(self._last_x)
+                self.mark(self._last_x)
+                self._ema = None  # the new corpus's loss is its own curve
+            self._last_train = step
+            x = step + self._offsets[-1]
+            self._last_x = x
             # bias-corrected EMA (as in Adam): tracks the mean from the very first steps
             m, w = self._ema or (0.0, 0.0)
             m, w = m + SMOOTHING * (loss - m), w + SMOOTHING * (1.0 - w)
             self._ema = (m, w)
-            self.train.add(step, m / w)
+            self.train.add(x, m / w)
         if points:
             self.refresh()
 
     def add_val(self, step: int, loss: float) -> None:
         """Add one validation loss point."""
-        self.val.add(step, loss)
+        self._add_val(step, loss)
         self.refresh()
 
-    def load(self, train: list[tuple[int, float]], val: list[tuple[int, float]]) -> None:
-        """Show a saved or attached run's whole history instead of what is drawn."""
+    def _add_val(self, step: int, loss: float) -> None:
+        if step < self._last_val:
+            self._val_run += 1
+        self._last_val = step
+        self.val.add(step + self._offsets[min(self._val_run, len(self._offsets) - 1)], loss)
+
+    def mark(self, x: float) -> None:
+        """Mark where the corpus changed (in the chart's steps); a mark next to one already there is the same."""
+        span = max(1.0, self._last_x) / 200
+        if all(abs(x - m) > span for m in self.marks):
+            self.marks.append(x)
+            self.refresh()
+
+    def load(self, train: list[tuple[int, float]], val: list[tuple[int, float]], marks: tuple[int, ...] = ()) -> None:
+        """Show a saved or attached run's whole history instead of what is drawn, marks at the given steps."""
         self.clear()
         self.add_losses(train)
         for step, loss in val:
-            self.val.add(step, loss)
+            self._add_val(step, loss)
+        for step in marks:
+            self.mark(step)
 
     def clear(self) -> None:
         """Empty the chart (a new run)."""
         self.train.clear()
         self.val.clear()
+        self.marks = []
         self._ema = None
+        self._offsets = [0.0]
+        self._last_train = self._last_val = -math.inf
+        self._last_x = 0.0
+        self._val_run = 0
         self.refresh()
 
     def render(self) -> Text:
         """Draw the chart to fit the widget's current size."""
         width, height = self.size.width, self.size.height
-        return render_chart(self.train.points, self.val.points, width, height)
+        return render_chart(self.train.points, self.val.points, width, height, self.marks)
 
 
 Points = list[tuple[float, float]]
 
 
-def render_chart(train: Points, val: Points, width: int, height: int) -> Text:
-    """Braille line chart of two series, with a y axis on the left and the step range below."""
+def render_chart(train: Points, val: Points, width: int, height: int, marks: list[float] | None = None) -> Text:
+    """Braille line chart of two series, with a y axis on the left, the step range below, and a
+    dotted line at each mark (a corpus change)."""
     if width < AXIS_WIDTH + 4 or height < 3:
         return Text("")
     if not train and not val:
@@ -129,10 +168,21 @@ def render_chart(train: Points, val: Points, width: int, height: int) -> Text:
     canvas = _Canvas(train + val, width - AXIS_WIDTH, height - 1)
     canvas.plot(train, 1)
     canvas.plot(val, 2)
+    for x in marks or ():
+        canvas.mark(x)
     text = canvas.rows()
     left, right = f"step {_short(canvas.x0)}", _short(canvas.x1)
-    axis = " " * (AXIS_WIDTH - 1) + "└" + left + right.rjust(max(0, canvas.pw - 1 - len(left)))
-    text.append(axis[:width], style="dim")
+    inner = canvas.pw - 1  # the axis line's columns right of its corner
+    axis = Text(" " * (AXIS_WIDTH - 1) + "└" + left, style="dim")
+    if marks and inner >= len(left) + len(right) + len(MARK_LEGEND) + 4:
+        gap = inner - len(left) - len(right) - len(MARK_LEGEND)
+        axis.append(" " * (gap // 2))
+        axis.append(MARK_LEGEND, style=MARK_STYLE)
+        axis.append(" " * (gap - gap // 2) + right)
+    else:
+        axis.append(right.rjust(max(0, inner - len(left))))
+    axis.truncate(width)
+    text.append_text(axis)
     return text
 
 
@@ -149,6 +199,13 @@ class _Canvas:
         self.xspan = max(self.x1 - self.x0, 1e-9)
         self.bits = [[0] * pw for _ in range(ph)]
         self.owner = [[0] * pw for _ in range(ph)]  # 0 empty, 1 train, 2 val
+        self.marked: set[int] = set()  # cell columns with a mark line
+
+    def mark(self, x: float) -> None:
+        """A dotted line down the cell column of step ``x`` (where it crosses no curve)."""
+        if self.x0 <= x <= self.x1:
+            col = min(self.dots_w - 1, int((x - self.x0) / self.xspan * (self.dots_w - 1) + 0.5))
+            self.marked.add(col // 2)
 
     def _ydot(self, v: float) -> int:
         return min(self.dots_h - 1, max(0, round((self.y1 - v) / (self.y1 - self.y0) * (self.dots_h - 1))))
@@ -195,10 +252,11 @@ class _Canvas:
         text = Text(no_wrap=True, overflow="crop")
         ph = self.ph
         labels = {0: self.y1, ph - 1: self.y0}
+        digits = 2 if self.y1 - self.y0 >= 0.1 else 3  # a flat start still gets labels that differ
         if ph >= 5:
             labels[(ph - 1) // 2] = (self.y0 + self.y1) / 2
         for r in range(ph):
-            label = f"{labels[r]:.2f}" if r in labels else ""
+            label = f"{labels[r]:.{digits}f}" if r in labels else ""
             text.append(f"{label:>{AXIS_WIDTH - 1}}┤" if label else " " * (AXIS_WIDTH - 1) + "│", style="dim")
             self._row(text, r)
             text.append("\n")
@@ -208,8 +266,12 @@ class _Canvas:
         styles = {0: "", 1: TRAIN_STYLE, 2: VAL_STYLE}
         run_style, run = None, []
         for c in range(self.pw):
-            ch = chr(0x2800 + self.bits[r][c]) if self.bits[r][c] else " "
-            st = styles[self.owner[r][c]]
+            if self.bits[r][c]:
+                ch, st = chr(0x2800 + self.bits[r][c]), styles[self.owner[r][c]]
+            elif c in self.marked:
+                ch, st = MARK_CHAR, MARK_STYLE
+            else:
+                ch, st = " ", ""
             if st != run_style and run:
                 text.append("".join(run), style=run_style or None)
                 run = []

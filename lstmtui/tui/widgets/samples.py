@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
 from rich.text import Text
 from textual.widgets import RichLog
 
 from lstmtui.tui import keys
+
+if TYPE_CHECKING:
+    from lstmtui.core.profiles import SavedSample
 
 MAX_LINES = 600
 
@@ -40,6 +46,12 @@ class SamplesLog(RichLog):
         if memorised is not None:
             # a line of its own: in the label it would wrap at 80x24
             self.write(Text(f"copied {memorised:.0%} from the corpus", style="dim"))
+
+    def show_saved(self, samples: Iterable[SavedSample]) -> None:
+        """Show a reopened profile's kept samples in place of what is shown."""
+        self.clear()
+        for s in samples:
+            self.add_sample(s.epoch, s.step, s.temperature, s.prime, s.text, s.memorised)
 
     def clear(self) -> SamplesLog:
         """Remove every sample."""

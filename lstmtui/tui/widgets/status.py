@@ -51,6 +51,7 @@ class TrainingStats:
     best_bpc: float = math.nan
     saved: str = ""
     error: str = ""
+    fine_tune: str = ""  # what a fine-tune changes ('fine-tuning: a.txt → b.txt (+3 characters)'), or ''
 
 
 class StatusView(Widget):
@@ -71,7 +72,8 @@ def render_status(s: TrainingStats, width: int = 30) -> Text:
     """Status lines for the given stats."""
     t = Text(no_wrap=True, overflow="ellipsis")
     icon = STATE_ICONS.get(s.state, "·")
-    t.append(f"{icon} {s.state}", style=STATE_STYLES.get(s.state, ""))
+    state = "fine-tuning" if s.state == "training" and s.fine_tune else s.state
+    t.append(f"{icon} {state}", style=STATE_STYLES.get(s.state, ""))
     if s.state == "preparing" and s.prepare:
         t.append(f" {s.prepare}", style="dim")
     t.append("\n")
@@ -87,7 +89,8 @@ def render_status(s: TrainingStats, width: int = 30) -> Text:
         t.append(f"step {s.step:,}/{s.total_steps:,}\n")
     else:
         t.append(f"step {s.step:,}\n")
-    t.append(f"ETA {format_duration(s.eta_s)}", style="bold" if s.state == "training" else "dim")
+    eta = s.eta_s if s.state in ("training", "paused") else math.nan  # an ended run has nothing left
+    t.append(f"ETA {format_duration(eta)}", style="bold" if s.state == "training" else "dim")
     t.append(f"  ran {format_duration(s.elapsed_s)}\n", style="dim")
     t.append(f"{_si(s.chars_per_s)} chars/s  lr {_num(s.lr, '.1e')}\n")
     # Both in nats per char, the chart's unit; bits per char are on the next line.

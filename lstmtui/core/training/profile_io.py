@@ -11,11 +11,12 @@ from lstmtui.core import checkpoint
 from lstmtui.core.config import ModelConfig, TrainConfig
 from lstmtui.core.corpus import CleaningOptions
 from lstmtui.core.errors import LstmtuiError, ProfileError
+from lstmtui.core.events import SampleEvent
 from lstmtui.core.model import CharLSTM
 from lstmtui.core.profiles import CorpusProvenance, ProfileMeta, ProfileStore, SamplingDefaults
 from lstmtui.core.profiles import Progress as SavedProgress
 from lstmtui.core.profiles.jsonfields import JsonObject
-from lstmtui.core.profiles.parts import read_corpus
+from lstmtui.core.profiles.parts import MAX_SAMPLE_TEXT, MAX_SAVED_SAMPLES, SavedSample, read_corpus
 from lstmtui.core.training.progress import LossLog
 from lstmtui.core.training.resolve import carried_state_fits
 
@@ -114,6 +115,19 @@ def profile_tensors(latest: Tensors, best: Tensors | None, optim: Tensors, hidde
     return {"latest": latest, "best": best or latest, "optim": optim, "state": state}
 
 
+def saved_sample(event: SampleEvent) -> SavedSample:
+    """A training sample as the profile keeps it (its text cut to what a profile holds)."""
+    memorised = event.memorised if event.memorised is not None and 0.0 <= event.memorised <= 1.0 else None
+    return SavedSample(
+        step=event.step,
+        epoch=event.epoch,
+        temperature=event.temperature,
+        text=event.text[:MAX_SAMPLE_TEXT],
+        prime=event.prime[:4096],
+        memorised=memorised,
+    )
+
+
 def corpus_provenance(name: str, provenance: dict) -> CorpusProvenance:
     """A loaded corpus's provenance as profile metadata records it (checked like a profile's own)."""
     return read_corpus(JsonObject(f"profile {name}", "corpus", json.loads(json.dumps(provenance))))
@@ -129,8 +143,13 @@ def profile_meta(
     history: LossLog,
     corpus: CorpusProvenance,
     previous: ProfileMeta | None,
+    samples: tuple[SavedSample, ...] = (),
 ) -> ProfileMeta:
-    """The metadata of a save; the store adds the format version, name, files, versions and timestamps."""
+    """The metadata of a save; the store adds the format version, name, files, versions and timestamps.
+
+    ``samples`` are this session's newest; the profile keeps the newest MAX_SAVED_SAMPLES of its own and these.
+    """
+    kept = ((previous.samples if previous is not None else ()) + tuple(samples))[-MAX_SAVED_SAMPLES:]
     return ProfileMeta(
         model=model,
         vocab=tuple(vocab),
@@ -139,6 +158,7 @@ def profile_meta(
         corpus=corpus,
         sampling=previous.sampling if previous is not None else SamplingDefaults(),
         history=history.history(),
+        samples=kept,
         optim_groups=tuple(optim_groups),
         rng=checkpoint.rng_state(),
         created=previous.created if previous is not None else None,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
 from pathlib import Path
@@ -33,7 +34,8 @@ from lstmtui.core.events import (
 )
 from lstmtui.core.memorisation import MemorisationIndex
 from lstmtui.core.model import CharLSTM
-from lstmtui.core.profiles import CorpusProvenance, ProfileMeta, ProfileStore, TrainPoint, ValPoint
+from lstmtui.core.profiles import CorpusProvenance, ProfileMeta, ProfileStore, SavedSample, TrainPoint, ValPoint
+from lstmtui.core.profiles.parts import MAX_SAVED_SAMPLES
 from lstmtui.core.training import profile_io, resolve
 from lstmtui.core.training.commands import Command, Commands
 from lstmtui.core.training.evaluation import training_sample
@@ -81,6 +83,7 @@ class TrainingSession:
         self.run_state = RunState(Progress(base_lr=self.config.lr))
         self._vocab: Vocab | None = None
         self._provenance: CorpusProvenance | None = None  # the corpus as a save records it
+        self._samples: deque[SavedSample] = deque(maxlen=MAX_SAVED_SAMPLES)  # this session's newest samples
         self._listeners: tuple[Callable[[Event], None], ...] = ()
         self._commands = Commands()
         # other threads copy the weights (generation, snapshots) while training goes on
@@ -290,16 +293,16 @@ class TrainingSession:
         prime, text = training_sample(*copied, cfg, p.step)
         index = self.memorisation_index()
         memorised = None if index is None else index.share(text, prime)
-        self._emit(
-            SampleEvent(
-                step=p.step,
-                epoch=p.epoch_number(),
-                temperature=cfg.sample_temperature,
-                prime=prime,
-                text=text,
-                memorised=memorised,
-            )
+        event = SampleEvent(
+            step=p.step,
+            epoch=p.epoch_number(),
+            temperature=cfg.sample_temperature,
+            prime=prime,
+            text=text,
+            memorised=memorised,
         )
+        self._samples.append(profile_io.saved_sample(event))  # the profile keeps the newest few
+        self._emit(event)
 
     def _saved_weights(self) -> Tensors | None:
         if self.store is None or not self.profile_name:
@@ -331,6 +334,7 @@ class TrainingSession:
                 history=run.history,
                 corpus=provenance,
                 previous=self.saved,
+                samples=tuple(self._samples),
             )
             tensors = profile_io.profile_tensors(latest, run.best_weights, optim, run.hidden)
             path = self.store.save(name, meta, tensors)

@@ -17,6 +17,7 @@ def lstmtui_home(tmp_path_factory, monkeypatch) -> Path:
     monkeypatch.setenv("LSTMTUI_HOME", str(home))
     monkeypatch.setenv("LSTMTUI_CACHE", str(home / "cache"))
     monkeypatch.setenv("LSTMTUI_RUNS", str(tmp_path_factory.mktemp("runs")))  # run sockets and records
+    monkeypatch.delenv("LSTMTUI_UNITS", raising=False)  # losses in the default unit (bits) unless a test says
     return home
 
 

@@ -79,7 +79,7 @@ def test_list_shows_a_row_per_profile_and_marks_broken_ones(store, capsys):
     (version / "meta.json").write_text("{")
     code, out, err = run_cli(capsys, "list")
     assert code == 0 and err == ""
-    for heading in ("name", "corpus", "parameters", "epochs", "best val bpc", "updated"):
+    for heading in ("name", "corpus", "parameters", "epochs", "best val (bits/char)", "updated"):
         assert heading in out
     row = next(line for line in out.splitlines() if "shakespeare" in line and "tiny" in line)
     assert "tiny shakespeare.txt +1" in row and "2x32" in row and "3/20" in row and "2.000" in row

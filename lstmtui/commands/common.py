@@ -51,6 +51,15 @@ def add_home_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_units_option(parser: argparse.ArgumentParser) -> None:
+    """--units: the unit losses are shown in (default: $LSTMTUI_UNITS or bits)."""
+    parser.add_argument(
+        "--units",
+        metavar="bits|nats",
+        help="show losses in bits or nats per character (default: $LSTMTUI_UNITS, else bits)",
+    )
+
+
 def add_corpus_options(parser: argparse.ArgumentParser) -> None:
     """Options for reading and cleaning the corpus."""
     g = parser.add_argument_group("corpus")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lstmtui.core.units import printable
+from lstmtui.core.units import printable, unit_label
 
 if TYPE_CHECKING:
     from lstmtui.core.profiles import History, HistoryEvent, TrainPoint, ValPoint
@@ -79,9 +79,14 @@ def corpus_names(event: HistoryEvent) -> str:
     return printable(", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else ""))
 
 
-def learning_curve(history: History, width: int = CHART_WIDTH, height: int = CHART_HEIGHT) -> list[str]:
-    """A small text chart of train (·) and validation (o) bits/char over steps; fine-tunes drawn apart."""
+def learning_curve(
+    history: History, width: int = CHART_WIDTH, height: int = CHART_HEIGHT, unit: str = "bits"
+) -> list[str]:
+    """A small text chart of train (·) and validation (o) losses in ``unit`` over steps; fine-tunes drawn apart."""
     runs = segments(history)
+    if unit == "nats":
+        scale = lambda pts: [(x, y * LN2) for x, y in pts]  # noqa: E731
+        runs = [Segment(r.offset, scale(r.train), scale(r.val), r.event) for r in runs]
     points = [p for run in runs for p in run.train + run.val]
     if not points:
         return ["learning curve: no history yet"]
@@ -108,7 +113,7 @@ def learning_curve(history: History, width: int = CHART_WIDTH, height: int = CHA
         place(run.train, train_mark, over=False)
         place(run.val, val_mark, over=True)
     label_w = max(len(f"{y0:.2f}"), len(f"{y1:.2f}"))
-    out = ["learning curve (bits/char; · train, o validation):"]
+    out = [f"learning curve ({unit_label(unit)}; · train, o validation):"]
     for i, row in enumerate(grid):
         label = f"{y1:.2f}" if i == 0 else f"{y0:.2f}" if i == height - 1 else ""
         out.append(f"{label:>{label_w}} |{''.join(row)}")

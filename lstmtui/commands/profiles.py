@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from lstmtui.commands.common import add_home_option
+from lstmtui.commands.common import add_home_option, add_units_option
 from lstmtui.commands.profile_chart import learning_curve
-from lstmtui.core.profile_labels import bpc_label, corpus_label, epochs_label, parameters_label, time_label
-from lstmtui.core.units import format_count, format_size, printable
+from lstmtui.core.profile_labels import best_label, corpus_label, epochs_label, parameters_label, time_label
+from lstmtui.core.units import format_count, format_size, loss_unit, printable, unit_label
 
 __all__ = ["add_parser", "learning_curve", "run"]  # learning_curve: re-exported, its home is profile_chart
 # meta.json keys `profiles show` prints in its own way (or not at all: the name is in the title)
@@ -31,7 +31,7 @@ COLUMNS = (
     ("corpus", "left"),
     ("parameters", "right"),
     ("epochs", "right"),
-    ("best val bpc", "right"),
+    ("best val", "right"),  # in the unit of --units, named in the heading
     ("updated", "left"),
 )
 
@@ -61,7 +61,11 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
     p = action("list", "list the profiles as a table")
     p.add_argument("--json", action="store_true", help="print one JSON object per profile instead (for scripts)")
+    add_units_option(p)
+    p.set_defaults(parser=p)  # its own parser: errors about --units name the option
     p = action("show", "show what a profile holds, with its learning curve")
+    add_units_option(p)
+    p.set_defaults(parser=p)
     p.add_argument("name", help="profile name")
     p.add_argument("--json", action="store_true", help="print the raw metadata as JSON (default: readable text)")
     p.add_argument(
@@ -101,10 +105,11 @@ def run(args: argparse.Namespace) -> int:
 
     store = ProfileStore(getattr(args, "action_home", None) or args.home)
     action = args.action or "list"
+    unit = loss_unit(getattr(args, "units", None))
     if action == "list":
-        return _list_json(store) if getattr(args, "json", False) else _list(store)
+        return _list_json(store) if getattr(args, "json", False) else _list(store, unit)
     if action == "show":
-        return _show(store, args.name, args.json, args.verbose)
+        return _show(store, args.name, args.json, args.verbose, unit)
     if action == "rm":
         return _remove(store, args.name, args.yes)
     if action == "rename":
@@ -130,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
 # ----- list -----
 
 
-def _list(store) -> int:
+def _list(store, unit: str = "bits") -> int:
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
@@ -141,7 +146,8 @@ def _list(store) -> int:
         return 0
     table = Table(title=f"profiles in {store.root}", title_justify="left")
     for column, justify in COLUMNS:
-        table.add_column(column, justify=justify, overflow="fold")
+        heading = f"{column} ({unit_label(unit)})" if column == "best val" else column
+        table.add_column(heading, justify=justify, overflow="fold")
     for info in infos:
         if info.meta is None:
             table.add_row(Text(info.name), Text(printable(info.error or "unreadable"), style="red"), "", "", "", "")
@@ -152,7 +158,7 @@ def _list(store) -> int:
             Text(corpus_label(meta)),
             Text(parameters_label(meta)),
             Text(epochs_label(meta)),
-            Text(bpc_label(meta)),
+            Text(best_label(meta, unit)),
             Text(time_label(meta.updated)),
         )
     # Off a terminal, rich would squeeze the table into 80 columns; scripts want whole names.
@@ -184,7 +190,7 @@ def _list_json(store) -> int:
 # ----- show -----
 
 
-def _show(store, name: str, as_json: bool, verbose: bool = False) -> int:
+def _show(store, name: str, as_json: bool, verbose: bool = False, unit: str = "bits") -> int:
     meta = store.load_meta(name)
     data = meta.to_json()
     if as_json:
@@ -202,9 +208,10 @@ def _show(store, name: str, as_json: bool, verbose: bool = False) -> int:
     )
     vocab = meta.vocab
     lines.append(f"vocabulary: {len(vocab)} symbols: {printable(''.join(vocab))[:200]}")
-    best = meta.best_bpc()
-    if best is not None:
-        lines.append(f"best validation: {best:.4f} bits/char")
+    best = best_label(meta, unit, digits=4)
+    if best != "-":
+        kind = "full split" if meta.best_bpc() is not None else "estimate: the run ended before a full-split check"
+        lines.append(f"best validation: {best} {unit_label(unit)} ({kind})")
     for key, value in _generic_keys(data, verbose):
         lines.extend(_render(key, value, 0))
     if verbose:
@@ -215,7 +222,7 @@ def _show(store, name: str, as_json: bool, verbose: bool = False) -> int:
     for group, entry in meta.files.items():
         lines.append(f"  {group}: {format_size(entry.size)}" + (f"  sha256 {entry.sha256[:16]}..." if verbose else ""))
     lines.append("")
-    lines.extend(learning_curve(meta.history))
+    lines.extend(learning_curve(meta.history, unit=unit))
     print("\n".join(lines))
     return 0
 

@@ -18,6 +18,7 @@ from lstmtui.commands.common import (
     add_corpus_options,
     add_home_option,
     add_training_options,
+    add_units_option,
     cleaning_from_args,
     config_from_args,
     option_for,
@@ -28,7 +29,7 @@ from lstmtui.commands.train_notes import fine_tune_line
 from lstmtui.core.errors import LstmtuiError
 from lstmtui.core.events import Event, FailedEvent, FinishedEvent
 from lstmtui.core.runhost import RunHost, Subscription
-from lstmtui.core.units import format_duration
+from lstmtui.core.units import format_duration, format_loss, loss_unit, unit_label
 
 if TYPE_CHECKING:
     from lstmtui.core.training import TrainingSession
@@ -65,6 +66,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     add_detach_options(parser)
     add_home_option(parser)
+    add_units_option(parser)
     add_corpus_options(parser)
     add_training_options(parser)
     parser.set_defaults(handler=run, parser=parser)
@@ -78,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
     from lstmtui.core.training import TrainingSession
 
     config = config_from_args(args)
+    unit = loss_unit(args.units)
     store = ProfileStore(args.home)
     paths = list(args.corpus)
     if args.profile:
@@ -104,8 +107,8 @@ def run(args: argparse.Namespace) -> int:
         session.subscribe(JsonlWriter(log))
     host = RunHost(session)
     background = Background(args, store, name)  # the run's socket; a hang-up keeps it training
-    display = RichReporter() if sys.stdout.isatty() and not args.plain else PlainReporter(sys.stdout)
-    display = background.display(display, lambda: PlainReporter(sys.stdout))
+    display = RichReporter(unit) if sys.stdout.isatty() and not args.plain else PlainReporter(sys.stdout, unit)
+    display = background.display(display, lambda: PlainReporter(sys.stdout, unit))
     stop_signal, previous = _install_stop_handlers(host, background.hangup_handler())
     background.serve(host)
     subscription = host.subscribe()
@@ -232,10 +235,6 @@ def _fmt_time(seconds: float) -> str:
     return format_duration(seconds, missing="?")
 
 
-def _fmt_loss(value: float | None) -> str:
-    return "-" if value is None or not math.isfinite(value) else f"{value:.4f}"
-
-
 def _copied(event, sep: str = ", ") -> str:
     """The sample's share copied verbatim from the corpus, as a label suffix ('' when unknown)."""
     return "" if event.memorised is None else f"{sep}copied {event.memorised:.0%}"
@@ -262,8 +261,9 @@ def _json_default(value):
 class PlainReporter:
     """Plain progress lines for logs and pipes: a step line every few seconds, every epoch and sample."""
 
-    def __init__(self, stream: IO[str]) -> None:
+    def __init__(self, stream: IO[str], unit: str = "bits") -> None:
         self.stream = stream
+        self.unit = unit  # of the losses shown: bits or nats per character
         self.last = 0.0
 
     def _print(self, text: str) -> None:
@@ -275,7 +275,7 @@ class PlainReporter:
             if now - self.last < PLAIN_EVERY_S:
                 return
             self.last = now
-        line = _plain_line(event)
+        line = _plain_line(event, self.unit)
         if line is not None:
             self._print(line)
 
@@ -283,23 +283,29 @@ class PlainReporter:
         """Nothing to release."""
 
 
-def _plain_line(event) -> str | None:
-    """The plain progress line for an event, or None for events the plain display leaves out."""
+def _plain_line(event, unit: str = "bits") -> str | None:
+    """The plain progress line for an event, or None for events the plain display leaves out; losses in
+    ``unit`` (bits or nats per character), the unit named once a line."""
     kind = event.kind
+    label = unit_label(unit)
     if kind == "step":
         return (
-            f"step {event.step}/{event.total_steps} epoch {event.epoch} loss {event.loss:.4f} "
+            f"step {event.step}/{event.total_steps} epoch {event.epoch} "
+            f"loss {format_loss(event.loss, unit, 4)} {label} "
             f"lr {event.lr:.2e} {event.chars_per_s:,.0f} chars/s eta {_fmt_time(event.eta_s)}"
         )
     if kind == "epoch":
+        best = format_loss(event.best_val_loss, unit, 4, estimate=event.best_estimate, missing="-")
         return (
-            f"epoch {event.epoch} step {event.step}: train {_fmt_loss(event.train_loss)} "
-            f"val {_fmt_loss(event.val_loss)} nats ({_fmt_loss(event.val_bpc)} bits/char) "
-            f"best {_fmt_loss(event.best_val_loss)} {event.chars_per_s:,.0f} chars/s "
-            f"elapsed {_fmt_time(event.elapsed_s)}"
+            f"epoch {event.epoch} step {event.step}: train {format_loss(event.train_loss, unit, 4, missing='-')} "
+            f"val {format_loss(event.val_loss, unit, 4, missing='-')} best {best} {label} "
+            f"{event.chars_per_s:,.0f} chars/s elapsed {_fmt_time(event.elapsed_s)}"
         )
     if kind == "eval":
-        return f"step {event.step}: val {_fmt_loss(event.val_loss)} nats ({_fmt_loss(event.val_bpc)} bits/char)"
+        val = format_loss(event.val_loss, unit, 4, estimate=event.estimate, stderr=event.stderr, missing="-")
+        best = format_loss(event.best_val_loss, unit, 4, estimate=event.estimate, missing="-")
+        note = " (an estimate of the full split)" if event.estimate else ""
+        return f"step {event.step}: val {val} {label}{note}, best {best}"
     if kind == "sample":
         title = f"sample (step {event.step}, temperature {event.temperature}{_copied(event)})"
         return f"--- {title} ---\n{event.text}\n---"
@@ -316,7 +322,7 @@ def _plain_line(event) -> str | None:
     if kind == "finished":
         return (
             f"finished ({event.reason}) at step {event.step}, epoch {event.epoch}: "
-            f"best val {_fmt_loss(event.best_val_loss)} nats ({_fmt_loss(event.best_val_bpc)} bits/char) "
+            f"best val {format_loss(event.best_val_loss, unit, 4, missing='-')} {label} (full split) "
             f"in {_fmt_time(event.elapsed_s)}" + (f" - {event.message}" if event.message else "")
         )
     return None
@@ -332,17 +338,18 @@ def _corpus_notice(event) -> str | None:
 class RichReporter:
     """A live rich progress bar with loss, validation and throughput; samples printed above it."""
 
-    def __init__(self) -> None:
+    def __init__(self, unit: str = "bits") -> None:
         from rich.console import Console
         from rich.progress import BarColumn, Progress, TextColumn
 
+        self.unit = unit  # of the losses shown: bits or nats per character
         self.console = Console()
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
             TextColumn("{task.completed}/{task.total}"),
             TextColumn("loss [cyan]{task.fields[loss]}"),
-            TextColumn("val [magenta]{task.fields[val]}"),
+            TextColumn("val [magenta]{task.fields[val]}[/] " + unit_label(unit)),
             TextColumn("{task.fields[rate]} ch/s"),
             TextColumn("eta {task.fields[eta]}"),
             console=self.console,
@@ -373,18 +380,22 @@ class RichReporter:
                 description=f"epoch {event.epoch}",
                 completed=event.step,
                 total=event.total_steps,
-                loss=f"{event.loss:.3f}",
+                loss=format_loss(event.loss, self.unit),
                 val=self.val,
                 rate=f"{event.chars_per_s:,.0f}",
                 eta=_fmt_time(event.eta_s),
             )
         elif kind in ("epoch", "eval"):
-            self.val = f"{event.val_loss:.3f} ({event.val_bpc:.2f} bpc)"
+            estimate = kind == "eval" and event.estimate
+            self.val = format_loss(event.val_loss, self.unit, estimate=estimate, stderr=getattr(event, "stderr", None))
             p.update(self.task, val=self.val)
             if kind == "epoch":
+                u = self.unit
+                best = format_loss(event.best_val_loss, u, 4, estimate=event.best_estimate)
                 p.console.print(
-                    f"[bold]epoch {event.epoch}[/] train {event.train_loss:.4f}  val {event.val_loss:.4f} nats "
-                    f"({event.val_bpc:.3f} bits/char)  best {event.best_val_loss:.4f}  {event.chars_per_s:,.0f} chars/s"
+                    f"[bold]epoch {event.epoch}[/] train {format_loss(event.train_loss, u, 4)}  "
+                    f"val {format_loss(event.val_loss, u, 4)}  best {best} {unit_label(u)}  "
+                    f"{event.chars_per_s:,.0f} chars/s"
                 )
         elif kind == "sample":
             from rich.panel import Panel
@@ -405,9 +416,8 @@ class RichReporter:
             p.stop()  # the bar's last frame stays above the final line, not drawn again under it
             p.console.print(
                 f"[bold green]finished[/] ({event.reason}) at step {event.step}: "
-                f"best val {_fmt_loss(event.best_val_loss)} nats "
-                f"({_fmt_loss(event.best_val_bpc)} bits/char) in {_fmt_time(event.elapsed_s)}"
-                + (f" - {event.message}" if event.message else "")
+                f"best val {format_loss(event.best_val_loss, self.unit, 4, missing='-')} {unit_label(self.unit)} "
+                f"(full split) in {_fmt_time(event.elapsed_s)}" + (f" - {event.message}" if event.message else "")
             )
 
     def close(self) -> None:

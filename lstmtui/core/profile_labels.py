@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from lstmtui.core.profiles import ProfileMeta
-from lstmtui.core.units import format_count, printable
+from lstmtui.core.units import format_count, format_loss, printable
 
 
 def corpus_label(meta: ProfileMeta) -> str:
@@ -41,8 +42,16 @@ def best_bpc(meta: ProfileMeta) -> float | None:
 
 def bpc_label(meta: ProfileMeta) -> str:
     """The best validation bits/char column."""
+    return best_label(meta, "bits")
+
+
+def best_label(meta: ProfileMeta, unit: str, digits: int = 3) -> str:
+    """The best validation column in ``unit`` (bits or nats per character): the full-split figure of the
+    kept weights, else the estimate they were kept by ('≈1.234', a run saved before it ended), else '-'."""
     bpc = best_bpc(meta)
-    return "-" if bpc is None else f"{bpc:.3f}"
+    if bpc is not None:
+        return format_loss(bpc * math.log(2.0), unit, digits)
+    return format_loss(meta.progress.best_estimate, unit, digits, estimate=True, missing="-")
 
 
 def time_label(stamp: Any) -> str:

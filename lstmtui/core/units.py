@@ -1,13 +1,22 @@
-"""How figures read on screen: durations ("3m08s"), counts ("1.2M"), byte sizes, terminal-safe text; "15m" parsed.
+"""How figures read on screen: losses, durations ("3m08s"), counts ("1.2M"), byte sizes, terminal-safe text.
 
-The TUI and the commands both format through here, so a figure reads the same everywhere.
+The TUI and the commands both format through here, so a figure reads the same everywhere. Losses are
+kept in nats per character and shown in one unit throughout, bits or nats per character (``--units``,
+``$LSTMTUI_UNITS``, the TUI's units key), the unit named once where they are shown; an estimate reads
+``≈1.234 ±0.012``.
 """
 
 from __future__ import annotations
 
 import math
+import os
+
+from lstmtui.core.errors import ConfigError
 
 MISSING = "–"  # what a figure that does not exist yet shows
+UNITS = ("bits", "nats")  # per character; bits first: the default
+UNITS_ENV = "LSTMTUI_UNITS"
+_UNIT_LABELS = {"bits": "bits/char", "nats": "nats/char"}
 _DURATION_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
 _COUNT_UNITS = (("G", 1e9), ("M", 1e6), ("k", 1e3))
 _SIZE_UNITS = (("GB", 1 << 30), ("MB", 1 << 20), ("kB", 1 << 10))
@@ -78,3 +87,49 @@ def printable(text: str) -> str:
         else:
             out.append(ch.encode("unicode_escape").decode("ascii"))
     return "".join(out).encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def loss_unit(choice: str | None = None) -> str:
+    """The unit losses are shown in: ``choice``, else $LSTMTUI_UNITS, else bits; ConfigError for anything else."""
+    value = choice if choice is not None else os.environ.get(UNITS_ENV) or UNITS[0]
+    unit = value.strip().lower()
+    if unit not in UNITS:
+        if choice is None:
+            raise ConfigError(f"${UNITS_ENV} must be bits or nats, not {printable(value)!r}")
+        raise ConfigError(f"units must be bits or nats, not {printable(value)!r}", "units")
+    return unit
+
+
+def other_unit(unit: str) -> str:
+    """The unit a switch goes to."""
+    return UNITS[1 - UNITS.index(unit)]
+
+
+def unit_label(unit: str) -> str:
+    """'bits/char' or 'nats/char'."""
+    return _UNIT_LABELS[unit]
+
+
+def in_unit(nats: float, unit: str) -> float:
+    """A loss in nats per character, in ``unit``."""
+    return nats / math.log(2.0) if unit == "bits" else nats
+
+
+def format_loss(
+    nats: float | None,
+    unit: str,
+    digits: int = 3,
+    *,
+    estimate: bool = False,
+    stderr: float | None = None,
+    missing: str = MISSING,
+) -> str:
+    """A loss given in nats, in ``unit`` without the unit's name: '1.234'; an estimate '≈1.234', with its
+    standard error (``stderr``, in nats) '≈1.234 ±0.012'; ``missing`` when there is none (None, inf, NaN)."""
+    if not _known(nats):
+        return missing
+    text = f"{in_unit(nats, unit):.{digits}f}"
+    if not estimate and stderr is None:
+        return text
+    spread = f" ±{in_unit(stderr, unit):.{digits}f}" if _known(stderr) else ""
+    return f"≈{text}{spread}"

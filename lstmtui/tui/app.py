@@ -27,6 +27,7 @@ from textual.widgets import Input, Static
 
 from lstmtui.core.config import TrainConfig
 from lstmtui.core.errors import LstmtuiError
+from lstmtui.core.units import UNITS, loss_unit, other_unit, unit_label
 from lstmtui.tui import keys, run_view
 from lstmtui.tui.generator_worker import WeightsSource
 from lstmtui.tui.keymap import LoadedKeymap, load_keymap
@@ -77,6 +78,7 @@ class LstmtuiApp(RunControl):
         super().__init__(options)
         self.loaded_keymap = keymap if keymap is not None else load_keymap()
         self.first_paint_at: float | None = None
+        self.units = _starting_units()  # of every loss shown; the units key switches it
         self._quitting = False
         self._reported_clashes: set[str] = set()
 
@@ -106,6 +108,7 @@ class LstmtuiApp(RunControl):
         from lstmtui.core.profiles import ProfileStore
 
         self._apply_keymap()
+        self._show_units(self.units)
         self.store = ProfileStore(self.options.home)
         self.weights_source = WeightsSource(None, self.store, self.profile_name)
         self.query_one("#samples-box").border_title = "Samples"
@@ -136,7 +139,7 @@ class LstmtuiApp(RunControl):
         panel = self.query_one("#training")
         fine_tune = self.stats.fine_tune
         panel.border_title = f"Training · {name}" + (f" · {escape(fine_tune)}" if fine_tune else "")
-        panel.border_subtitle = "[cyan]━ train[/] [yellow]━ val[/] loss (nats/char)"
+        panel.border_subtitle = f"[cyan]━ train[/] [yellow]━ val[/] loss ({unit_label(self.units)})"
         self.sub_title = name
 
     # ----- keys -----
@@ -159,6 +162,16 @@ class LstmtuiApp(RunControl):
                     severity="warning",
                     timeout=10,
                 )
+
+    def action_toggle_units(self) -> None:
+        """Show the losses in the other unit (bits or nats per character)."""
+        self._show_units(other_unit(self.units))
+
+    def _show_units(self, unit: str) -> None:
+        self.units = unit
+        self.query_one(StatusView).unit = unit
+        self.query_one(LossChart).unit = unit
+        self._title()
 
     def action_help(self) -> None:
         """Show every key."""
@@ -311,6 +324,14 @@ class LstmtuiApp(RunControl):
         await self.query_one(GenerationPanel).finish()
         await self.stop_training()
         self.exit()
+
+
+def _starting_units() -> str:
+    """The unit losses start in: $LSTMTUI_UNITS, else (or when it holds neither unit) bits."""
+    try:
+        return loss_unit()
+    except LstmtuiError:
+        return UNITS[0]
 
 
 def _default_corpus() -> str:

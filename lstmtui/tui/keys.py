@@ -58,6 +58,7 @@ APP: tuple[Binding, ...] = (
     _key("d", "app.detach", "detach", "detach: the run trains on (lstmtui attach)", "detach", show=False),
     _key("g", "app.sample_now", "sample", "the run writes a sample now", "sample-now", show=False),
     _key("l", "app.set_lr", "lr", "set the learning rate", "set-lr", show=False),
+    _key("u", "app.toggle_units", "units", "losses in bits / nats per character", "units", show=False),
     _key("n", "app.new_run", "new run", "new training run (a form)", "new-run", show=False),
     _key("o,f2", "app.profiles", "profiles", "profiles: open, rename, delete", "profiles", show=False),
     _key(

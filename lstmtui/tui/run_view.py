@@ -67,7 +67,12 @@ def _state(s: TrainingStats, e: StateEvent) -> TrainingStats:
 
 def _evaluated(s: TrainingStats, e: EvalEvent | EpochEvent) -> TrainingStats:
     best = e.best_val_loss / LN2 if math.isfinite(e.best_val_loss) else s.best_bpc
-    return replace(s, val_bpc=e.val_bpc, best_bpc=best)
+    estimate = isinstance(e, EvalEvent) and e.estimate  # an epoch's figure reads the whole split
+    stderr = e.stderr if isinstance(e, EvalEvent) and e.stderr is not None else math.nan
+    best_estimate = e.estimate if isinstance(e, EvalEvent) else e.best_estimate
+    return replace(
+        s, val_bpc=e.val_bpc, best_bpc=best, val_estimate=estimate, val_stderr=stderr, best_estimate=best_estimate
+    )
 
 
 def _saved(s: TrainingStats, e: CheckpointEvent) -> TrainingStats:
@@ -75,7 +80,8 @@ def _saved(s: TrainingStats, e: CheckpointEvent) -> TrainingStats:
 
 
 def _finished(s: TrainingStats, e: FinishedEvent) -> TrainingStats:
-    return replace(s, best_bpc=e.best_val_bpc) if math.isfinite(e.best_val_bpc) else s
+    # the full-split figure of the kept weights
+    return replace(s, best_bpc=e.best_val_bpc, best_estimate=False) if math.isfinite(e.best_val_bpc) else s
 
 
 def _failed(s: TrainingStats, e: FailedEvent) -> TrainingStats:
@@ -156,7 +162,9 @@ def stopped(s: TrainingStats) -> TrainingStats:
 def from_meta(name: str, meta: ProfileMeta) -> TrainingStats:
     """The status of a saved profile: its progress, its best and last validation, when it was saved."""
     progress = meta.progress
-    best = progress.best_val_loss
+    best = progress.best_val_loss  # full split; a run saved before its end has only the estimate it kept by
+    estimated = best is None and progress.best_estimate is not None
+    best = progress.best_estimate if estimated else best
     val = meta.history.val
     per_epoch = progress.steps_per_epoch or 0
     epoch, epoch_step = progress.epoch, progress.epoch_step
@@ -174,6 +182,7 @@ def from_meta(name: str, meta: ProfileMeta) -> TrainingStats:
         steps_per_epoch=per_epoch,
         elapsed_s=progress.elapsed_s,
         best_bpc=best / LN2 if best is not None else math.nan,
+        best_estimate=estimated,
         val_bpc=val[-1].bpc if val else math.nan,
         saved=(meta.updated or "")[:19].replace("T", " "),
         params=meta.model.parameter_count(),

@@ -5,9 +5,10 @@ from __future__ import annotations
 import math
 
 from rich.text import Text
+from textual.reactive import reactive
 from textual.widget import Widget
 
-from lstmtui.core.units import format_count
+from lstmtui.core.units import format_count, in_unit
 
 MAX_POINTS = 2048  # per series; older points are merged in pairs, never dropped
 SMOOTHING = 0.05  # EMA weight of each new training loss
@@ -77,6 +78,8 @@ class LossChart(Widget):
     DEFAULT_CSS = """
     LossChart { width: 1fr; height: 1fr; min-width: 20; }
     """
+
+    unit: reactive[str] = reactive("bits", layout=False)  # drawn in: bits or nats per character (kept in nats)
 
     def __init__(self, **kwargs: str) -> None:
         super().__init__(**kwargs)
@@ -152,7 +155,10 @@ class LossChart(Widget):
     def render(self) -> Text:
         """Draw the chart to fit the widget's current size."""
         width, height = self.size.width, self.size.height
-        return render_chart(self.train.points, self.val.points, width, height, self.marks)
+        train, val = self.train.points, self.val.points
+        if self.unit != "nats":
+            train, val = ([(x, in_unit(y, self.unit)) for x, y in series] for series in (train, val))
+        return render_chart(train, val, width, height, self.marks)
 
 
 Points = list[tuple[float, float]]

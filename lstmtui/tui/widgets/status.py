@@ -9,7 +9,7 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from lstmtui.core.units import MISSING, format_count, format_duration
+from lstmtui.core.units import MISSING, format_count, format_duration, format_loss, unit_label
 
 STATE_STYLES = {
     "starting": "dim",
@@ -49,6 +49,9 @@ class TrainingStats:
     elapsed_s: float = 0.0
     val_bpc: float = math.nan
     best_bpc: float = math.nan
+    val_estimate: bool = False  # the last check estimated the full split (from windows spread over it)
+    val_stderr: float = math.nan  # that estimate's standard error, in nats per character
+    best_estimate: bool = False  # the best is an estimate (the kept weights' full-split figure comes at the end)
     saved: str = ""
     error: str = ""
     fine_tune: str = ""  # what a fine-tune changes ('fine-tuning: a.txt → b.txt (+3 characters)'), or ''
@@ -62,14 +65,15 @@ class StatusView(Widget):
     """
 
     stats: reactive[TrainingStats] = reactive(TrainingStats, layout=False)
+    unit: reactive[str] = reactive("bits", layout=False)  # of the losses shown: bits or nats per character
 
     def render(self) -> Text:
         """The status lines, cropped to the panel."""
-        return render_status(self.stats, self.size.width)
+        return render_status(self.stats, self.size.width, self.unit)
 
 
-def render_status(s: TrainingStats, width: int = 30) -> Text:
-    """Status lines for the given stats."""
+def render_status(s: TrainingStats, width: int = 30, unit: str = "bits") -> Text:
+    """Status lines for the given stats, losses in ``unit`` (named once, after the best)."""
     t = Text(no_wrap=True, overflow="ellipsis")
     icon = STATE_ICONS.get(s.state, "·")
     state = "fine-tuning" if s.state == "training" and s.fine_tune else s.state
@@ -93,10 +97,11 @@ def render_status(s: TrainingStats, width: int = 30) -> Text:
     t.append(f"ETA {format_duration(eta)}", style="bold" if s.state == "training" else "dim")
     t.append(f"  ran {format_duration(s.elapsed_s)}\n", style="dim")
     t.append(f"{_si(s.chars_per_s)} chars/s  lr {_num(s.lr, '.1e')}\n")
-    # Both in nats per char, the chart's unit; bits per char are on the next line.
-    t.append(f"loss {_num(s.loss, '.3f')}  val {_num(s.val_bpc * math.log(2), '.3f')}\n")
+    stderr = s.val_stderr if s.val_estimate else None
+    val = format_loss(s.val_bpc * LN2, unit, estimate=s.val_estimate, stderr=stderr)
+    t.append(f"loss {format_loss(s.loss, unit)}  val {val}\n")
     t.append("best ")
-    t.append(f"{_num(s.best_bpc, '.3f')} bits/char\n", style="bold")
+    t.append(f"{format_loss(s.best_bpc * LN2, unit, estimate=s.best_estimate)} {unit_label(unit)}\n", style="bold")
     device = (s.device or "device –").split(" (")[0]
     if s.device.endswith(", bf16"):
         device += " bf16"  # the training step's arithmetic (--precision)

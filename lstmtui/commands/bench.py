@@ -84,6 +84,10 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--corpus-gb must be 0 or more, not {args.corpus_gb:g}")
     if args.corpus is not None and not args.corpus.is_file():
         raise ConfigError(f"--corpus {args.corpus}: no such file")
+    if args.json is not None:
+        from lstmtui.core.userfiles import check_output
+
+        check_output(args.json, "--json")  # a directory or device is refused now, not after the whole run
     if args.snapshots < 1:
         raise ConfigError(f"--snapshots must be 1 or more, not {args.snapshots}")
 

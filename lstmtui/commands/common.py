@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import json
+import math
+import numbers
 from pathlib import Path
+from typing import Any
 
 from lstmtui.core.config import INPUT_MODES, PRECISIONS, TrainConfig
 from lstmtui.core.errors import ConfigError, LstmtuiError
@@ -39,6 +43,26 @@ def error_line(exc: LstmtuiError, parser: argparse.ArgumentParser | None) -> str
     """An error as the CLI shows it: an error that names a setting gets the option that sets it in front."""
     flag = option_for(parser, exc.field) if exc.field else None
     return f"{flag}: {exc}" if flag else str(exc)
+
+
+def finite_json(value: Any) -> Any:
+    """``value`` with every non-finite float (NaN, infinity) replaced by None, in dicts, lists and tuples too."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):  # float, numpy floats
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_json(v) for v in value]
+    return value
+
+
+def json_line(value: Any) -> str:
+    """One line of strict JSON (RFC 8259: no NaN or Infinity tokens; non-finite numbers are null)."""
+    return json.dumps(finite_json(value), allow_nan=False, default=str)
 
 
 def add_home_option(parser: argparse.ArgumentParser) -> None:

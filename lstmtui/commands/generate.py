@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from lstmtui.core.profiles import ProfileMeta
 
 MAX_PRIME_CHARS = 10_000_000
+MAX_THREADS = 1024  # as `train` allows
 MAX_COUNT = 100_000
 FLUSH_EVERY_S = 0.02
 DEFAULT_COMPARE = "0.2,0.5,1.0,1.2"
@@ -219,19 +220,15 @@ def read_prime(args: argparse.Namespace) -> str:
     """The prime text from --prime or --prime-file ('' when neither)."""
     if args.prime_file is None:
         return args.prime or ""
+    from lstmtui.core.userfiles import read_regular
+
     path = args.prime_file
+    # a regular file only, and at most what a prime can use: /dev/zero or a FIFO never blocks or grows
+    raw = read_regular(path, "--prime-file", 4 * MAX_PRIME_CHARS)
     try:
-        if path.is_dir():
-            raise ConfigError(f"--prime-file {path} is a directory")
-        if path.stat().st_size > 4 * MAX_PRIME_CHARS:
-            raise ConfigError(f"--prime-file {path} is too large (over {MAX_PRIME_CHARS:,} characters)")
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"--prime-file {path}: no such file") from None
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(f"--prime-file {path} is not UTF-8 text (byte {exc.start})") from None
-    except OSError as exc:
-        raise ConfigError(f"--prime-file {path}: {exc.strerror or exc}") from None
     if len(text) > MAX_PRIME_CHARS:
         raise ConfigError(f"--prime-file {path} is too large (over {MAX_PRIME_CHARS:,} characters)")
     return text
@@ -299,10 +296,9 @@ def _output(args: argparse.Namespace) -> Iterator[_Out]:
     """stdout, plus the --output file while generating."""
     file = None
     if args.output is not None:
-        try:
-            file = args.output.open("w", encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"--output {args.output}: {exc.strerror or exc}") from None
+        from lstmtui.core.userfiles import open_output
+
+        file = open_output(args.output, "--output")  # a FIFO no process reads is refused, never waited on
     try:
         yield _Out(file)
     finally:
@@ -348,8 +344,12 @@ def _check_options(args: argparse.Namespace) -> str:
     name = validate_name(args.profile)
     if not 1 <= args.count <= MAX_COUNT:
         raise ConfigError(f"--count must be between 1 and {MAX_COUNT}, not {args.count}")
-    if args.threads < 0:
-        raise ConfigError(f"--threads must be 0 or more, not {args.threads}")
+    if not 0 <= args.threads <= MAX_THREADS:
+        raise ConfigError(f"threads must be between 0 and {MAX_THREADS}, not {args.threads}", "threads")
+    if args.output is not None:
+        from lstmtui.core.userfiles import check_output
+
+        check_output(args.output, "--output")
     probe = sampling_config(args, None)
     if args.compare is not None:
         parse_compare(args.compare, probe)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
-import math
 import os
 import signal
 import sys
@@ -21,6 +19,7 @@ from lstmtui.commands.common import (
     add_units_option,
     cleaning_from_args,
     config_from_args,
+    json_line,
     option_for,
     overrides_from_args,
 )
@@ -30,6 +29,7 @@ from lstmtui.core.errors import LstmtuiError
 from lstmtui.core.events import Event, FailedEvent, FinishedEvent
 from lstmtui.core.runhost import RunHost, Subscription
 from lstmtui.core.units import format_duration, format_loss, loss_unit, unit_label
+from lstmtui.core.userfiles import open_output
 
 if TYPE_CHECKING:
     from lstmtui.core.training import TrainingSession
@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         extend_vocab=args.extend_vocab,
         overrides=overrides_from_args(args),
     )
-    log = args.log_jsonl.open("a", encoding="utf-8") if args.log_jsonl else None
+    log = open_output(args.log_jsonl, "--log-jsonl", append=True) if args.log_jsonl else None
     if log is not None:
         # Written on the training thread, so the log holds every event even if the display falls behind.
         session.subscribe(JsonlWriter(log))
@@ -247,15 +247,9 @@ class JsonlWriter:
         self.stream = stream
 
     def __call__(self, event) -> None:
-        self.stream.write(json.dumps(event.to_dict(), default=_json_default) + "\n")
+        self.stream.write(json_line(event.to_dict()) + "\n")  # strict JSON: a NaN loss is null
         if event.kind != "step":
             self.stream.flush()
-
-
-def _json_default(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return str(value)
 
 
 class PlainReporter:

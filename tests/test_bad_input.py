@@ -375,7 +375,7 @@ def test_training_on_a_profile_claiming_a_huge_model_is_refused_before_allocatin
     code, _, err = run_cli(
         capsys, "train", str(corpus), "--profile", "bigger", "--epochs", "6", "--threads", "1", "--plain"
     )
-    assert_one_line_error(code, err, "need about", "lower the hidden size")
+    assert_one_line_error(code, err, "profile bigger", "too small for the 8,324,669,635 parameters")
     assert meta_path.read_bytes() == before  # the profile is untouched
 
 

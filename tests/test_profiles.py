@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import hashlib
 import io
 import json
 import os
@@ -10,6 +11,7 @@ import pickle
 import random
 import re
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -24,7 +26,15 @@ import torch
 from lstmtui.core.config import ModelConfig
 from lstmtui.core.errors import ProfileError, ProfileLockedError
 from lstmtui.core.model import CharLSTM
-from lstmtui.core.profiles import FORMAT_VERSION, ProfileMeta, ProfileStore, default_home, fileio, validate_name
+from lstmtui.core.profiles import (
+    FORMAT_VERSION,
+    ProfileMeta,
+    ProfileStore,
+    archive,
+    default_home,
+    fileio,
+    validate_name,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 VOCAB = [chr(c) for c in range(32, 32 + 20)]
@@ -800,3 +810,146 @@ def test_a_reader_whose_version_is_replaced_mid_read_looks_again(store, monkeypa
     meta, groups = store.load("busy")
     assert calls[0] == "v000001" and calls[-1] == "v000002"  # (the save in between looks too)
     assert meta.progress.step == 2 and torch.equal(groups["latest"]["w"], torch.full((10,), 2.0))
+
+
+# ----- hostile archives, linked profile directories, locks of failed writes (issue 17) -----
+
+
+def _archive_parts(store: ProfileStore, tmp_path: Path) -> dict[str, bytes]:
+    store.save("tiny", make_meta(), make_tensors())
+    with tarfile.open(store.export("tiny", tmp_path / "good.tar")) as tar:
+        return {m.name: tar.extractfile(m).read() for m in tar.getmembers()}
+
+
+def _spy_writes(monkeypatch) -> list[Path]:
+    written: list[Path] = []
+    real_copy = archive._copy_member
+    monkeypatch.setattr(
+        archive,
+        "_copy_member",
+        lambda tar, info, dest, label: (written.append(dest), real_copy(tar, info, dest, label)),
+    )
+    return written
+
+
+def test_an_archive_member_larger_than_its_model_can_need_is_refused_before_writing(store, tmp_path, monkeypatch):
+    parts = _archive_parts(store, tmp_path)
+    meta = json.loads(parts["meta.json"])
+    big = bytes(3_000_000)
+    meta["files"]["best"] = {"sha256": hashlib.sha256(big).hexdigest(), "size": len(big)}
+    members = {**parts, "meta.json": json.dumps(meta).encode(), "best.safetensors": big}
+    path = _tar_with(tmp_path / "big.tar", [(_reg(n), d) for n, d in members.items()])
+    written = _spy_writes(monkeypatch)
+    with pytest.raises(ProfileError, match=r"best.safetensors declares 3,000,000 bytes, more than a model of"):
+        store.import_(path, name="big")
+    assert written == [] and not store.exists("big")
+    assert sorted(p.name for p in store.root.iterdir()) == ["tiny"]
+
+
+@pytest.mark.skipif(shutil.which("tar") is None, reason="needs GNU tar to write a sparse archive")
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        ({}, "best.safetensors declares 4,294,967,296 bytes, more than a model of"),
+        ({"hidden": 4096, "layers": 6}, "best.safetensors is not a valid safetensors file"),  # sizes that could fit
+    ],
+)
+def test_a_small_sparse_archive_declaring_4_gib_writes_nothing(store, tmp_path, monkeypatch, model, message):
+    parts = _archive_parts(store, tmp_path)
+    meta = json.loads(parts["meta.json"])
+    meta["model"].update(model)
+    meta["train_config"].update(model)
+    src = tmp_path / "src"
+    src.mkdir()
+    for name, data in parts.items():
+        (src / name).write_bytes(data)
+    with open(src / "best.safetensors", "r+b") as f:
+        f.truncate(4 << 30)  # a hole: zeros that cost no disk
+    meta["files"]["best"]["size"] = 4 << 30
+    (src / "meta.json").write_text(json.dumps(meta))
+    tar_path = tmp_path / "sparse.tar"
+    subprocess.run(["tar", "-S", "-cf", str(tar_path), "-C", str(src), *parts], check=True, timeout=120)
+    assert tar_path.stat().st_size < 1 << 20
+    written = _spy_writes(monkeypatch)
+    with pytest.raises(ProfileError, match=message):
+        store.import_(tar_path, name="sparse")
+    assert written == [] and not store.exists("sparse")
+    assert sorted(p.name for p in store.root.iterdir()) == ["tiny"]
+
+
+def test_a_failed_import_leaves_no_lock_and_says_nothing_was_created(store, tmp_path, monkeypatch):
+    parts = _archive_parts(store, tmp_path)
+    flipped = {n: (d[:-1] + bytes([d[-1] ^ 1])) if n == "optim.safetensors" else d for n, d in parts.items()}
+    bad = _tar_with(tmp_path / "bad.tar", [(_reg(n), d) for n, d in flipped.items()])
+    with pytest.raises(ProfileError, match="optim.safetensors is corrupt"):
+        store.import_(bad, name="bad")
+    good = _tar_with(tmp_path / "good2.tar", [(_reg(n), d) for n, d in parts.items()])
+
+    def full_disk(path, data):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr(fileio, "write_bytes", full_disk)
+    with pytest.raises(ProfileError) as info:
+        store.import_(good, name="full")
+    assert "no profile full was created" in str(info.value) and "previous version" not in str(info.value)
+    assert sorted(p.name for p in store.root.iterdir()) == ["tiny"]
+
+
+def test_a_released_lock_of_a_missing_profile_is_deleted_and_never_shared(store):
+    with store.lock("new"):
+        assert (store.root / ".new.lock").exists()
+    assert not (store.root / ".new.lock").exists()  # no profile came of it
+    first = store.lock("new").__enter__()
+    stale = os.open(store.root / ".new.lock", os.O_RDWR)  # a taker that opened the file before it was deleted
+    first.release()
+    import fcntl
+
+    fcntl.flock(stale, fcntl.LOCK_EX | fcntl.LOCK_NB)  # it gets the old file's flock...
+    try:
+        with store.lock("new"):  # ...but the lock is the file at the path, which a new taker gets
+            pass
+    finally:
+        os.close(stale)
+
+
+def _linked_profile(store: ProfileStore, tmp_path: Path) -> Path:
+    """Profile 'far' whose directory is a link to another place (a disk of its own), holding a user's files."""
+    store.save("far", make_meta(step=1), make_tensors(1.0))
+    elsewhere = tmp_path / "other-disk" / "far"
+    elsewhere.parent.mkdir()
+    shutil.move(str(store.root / "far"), elsewhere)
+    os.symlink(elsewhere, store.root / "far")
+    (elsewhere / "notes.txt").write_text("mine")
+    (elsewhere / "v000000").mkdir()  # named like a version, but no records: not lstmtui's
+    (elsewhere / "v000000" / "draft.txt").write_text("also mine")
+    return elsewhere
+
+
+def test_a_linked_profile_directory_is_followed_and_only_recorded_files_are_deleted(store, tmp_path):
+    elsewhere = _linked_profile(store, tmp_path)
+    store.save("far", make_meta(step=2), make_tensors(2.0))
+    store.save("far", make_meta(step=3), {"best": make_tensors(3.0)["best"]})
+    assert (store.root / "far").is_symlink()  # still a link: written through, never replaced
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["notes.txt", "v000000", "v000003"]
+    assert (elsewhere / "v000000" / "draft.txt").read_text() == "also mine"
+    assert store.load_meta("far").progress.step == 3 and [i.name for i in store.list()] == ["far"]
+    with pytest.raises(ProfileError, match=r"removed the saved versions of profile far, but .* also holds 'notes.txt'"):
+        store.remove("far")
+    assert sorted(p.name for p in elsewhere.iterdir()) == ["notes.txt", "v000000"]
+    assert (store.root / "far").is_symlink() and (elsewhere / "notes.txt").read_text() == "mine"
+    shutil.rmtree(elsewhere / "v000000")
+    (elsewhere / "notes.txt").unlink()
+    store.save("far", make_meta(step=4), make_tensors(4.0))
+    store.remove("far")
+    assert not elsewhere.exists() and not os.path.lexists(store.root / "far")
+    assert list(store.root.iterdir()) == []
+
+
+def test_an_old_version_whose_records_cannot_be_read_is_kept(store):
+    store.save("tiny", make_meta(step=1), make_tensors())
+    old = version_dir(store, "tiny")
+    (old / "meta.json").write_text("{damaged")
+    (old / "extra.bin").write_bytes(b"x")
+    store.save("tiny", make_meta(step=2), make_tensors())
+    assert old.is_dir() and (old / "extra.bin").exists()
+    assert store.load_meta("tiny").progress.step == 2

@@ -68,11 +68,17 @@ class CleaningOptions:
         if self.encoding == AUTO_ENCODING:
             return
         try:
-            codecs.lookup(self.encoding)
+            codec = codecs.lookup(self.encoding)
         except (LookupError, TypeError):
             raise ConfigError(
                 f"unknown encoding {self.encoding!r}; use a Python codec name such as utf-8, latin-1 or utf-16, or auto"
             ) from None
+        if not getattr(codec, "_is_text_encoding", True):  # rot13, hex, base64, zlib: codecs, not text encodings
+            raise ConfigError(
+                f"{self.encoding!r} is a codec but not a text encoding; use one such as utf-8, latin-1 or utf-16, "
+                "or auto",
+                "encoding",
+            )
 
     def to_dict(self) -> dict:
         """Return a JSON-ready dict."""

@@ -146,6 +146,12 @@ class _SourceReader:
             text = self.decoder.decode(data, final=final)
         except UnicodeDecodeError as e:
             raise _decode_error(self.src, self.encoding, e, self.fed - buffered + e.start) from None
+        except (UnicodeError, ValueError, TypeError) as e:  # codecs such as punycode or undefined fail otherwise
+            raise CorpusError(
+                f"{self.src.label} cannot be decoded as {self.encoding} ({str(e).strip() or type(e).__name__}); "
+                "set the corpus encoding to the file's real encoding",
+                "encoding",
+            ) from None
         self.fed += len(data)
         if self.wide:
             nul = text.find("\x00")

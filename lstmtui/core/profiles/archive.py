@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import stat
 import tarfile
 from dataclasses import replace
 from pathlib import Path
@@ -20,6 +21,8 @@ from lstmtui.core.profiles import fileio
 from lstmtui.core.profiles.jsonfields import first_line, short
 from lstmtui.core.profiles.meta import GROUP_RE, ProfileMeta
 from lstmtui.core.profiles.names import validate_name
+from lstmtui.core.profiles.tensorfiles import WEIGHT_GROUPS, check_weights, group_limit, read_header
+from lstmtui.core.userfiles import kind_of
 
 ARCHIVE_META_KEY = "meta.json"
 MAX_ARCHIVE_MEMBERS = 64
@@ -29,6 +32,12 @@ MAX_META_BYTES = 256 << 20  # a long run's history is a few MB; anything near th
 def export_version(name: str, vdir: Path, meta: ProfileMeta, file: Path) -> Path:
     """Write one version of a profile to file (atomically); FileNotFoundError if vdir is replaced meanwhile."""
     label = f"profile {name}"
+    try:
+        mode = os.stat(file).st_mode
+    except OSError:
+        mode = None  # absent (the usual case), or the write below says why not
+    if mode is not None and not stat.S_ISREG(mode):  # never replace a device, a FIFO or a directory
+        raise ProfileError(f"could not export profile {name} to {file}: it is {kind_of(mode)}; give a file name")
     for group, entry in meta.files.items():
         fileio.verify_file(label, vdir / f"{group}.safetensors", entry)
     meta_bytes = meta.to_bytes()
@@ -73,6 +82,7 @@ class ArchiveReader:
             self._check()
         except BaseException:
             self._tar.close()
+            self._tar.fileobj.close()
             raise
         return self
 
@@ -81,6 +91,7 @@ class ArchiveReader:
     ) -> None:
         if self._tar is not None:
             self._tar.close()
+            self._tar.fileobj.close()  # tarfile leaves a file object it was given open
 
     def _check(self) -> None:
         label, tar = self.label, self._tar
@@ -105,8 +116,33 @@ class ArchiveReader:
         for group in meta.files:
             if f"{group}.safetensors" not in self.members:
                 raise ProfileError(f"{label}: {group}.safetensors is missing")
+        self._check_sizes(meta)
         self.target = target
         self.meta = replace(meta, name=target)
+
+    def _check_sizes(self, meta: ProfileMeta) -> None:
+        """Refuse, before writing a byte, a member larger than its group can be for the model meta.json states."""
+        batch = meta.train_config.batch if meta.train_config is not None else None
+        for group, entry in meta.files.items():
+            member = self.members[f"{group}.safetensors"]
+            limit = group_limit(meta.model, group, batch)
+            if member.size > limit or entry.size > limit:
+                raise ProfileError(
+                    f"{self.label}: {group}.safetensors declares {max(member.size, entry.size):,} bytes, more than a "
+                    f"model of {meta.model.parameter_count():,} parameters can need ({limit:,})"
+                )
+            if group in WEIGHT_GROUPS:
+                self._check_weights_header(group, member, meta)
+
+    def _check_weights_header(self, group: str, member: tarfile.TarInfo, meta: ProfileMeta) -> None:
+        """The weights member's header must list the model's tensors and account for its whole size."""
+        try:
+            f = self._tar.extractfile(member)
+        except Exception as exc:  # tarfile signals bad input with many exception types
+            raise ProfileError(f"{self.label}: damaged archive ({first_line(exc)})") from None
+        name = f"{group}.safetensors"
+        header = read_header(f, member.size, self.label, name)
+        check_weights(self.label, name, {key: t.shape for key, t in header.items()}, meta.model)
 
     def fill(self, stage: Path) -> None:
         """Copy and check every group file, then meta.json, into the staging directory."""
@@ -116,20 +152,24 @@ class ArchiveReader:
             if member.size != entry.size:
                 raise ProfileError(f"{label}: {group}.safetensors is {member.size} bytes, meta.json says {entry.size}")
             dest = stage / f"{group}.safetensors"
-            _copy_member(self._tar, member, dest, label)
+            _copy_member(self._tar, member, dest, label)  # at most the size checked on entry
             fileio.verify_file(label, dest, entry)
             fileio.check_safetensors_header(label, dest)
         fileio.write_bytes(stage / ARCHIVE_META_KEY, self.meta.to_bytes())
 
 
 def _open_tar(file: Path) -> tarfile.TarFile:
+    """The archive opened for reading: a regular file only (a FIFO or device would block or never end)."""
     try:
-        if not file.is_file():
-            raise ProfileError(f"cannot import {file}: no such file")
-        return tarfile.open(file, mode="r:")
-    except ProfileError:
-        raise
+        raw = fileio.open_regular(f"cannot import {file}", file, kind=True)
+    except FileNotFoundError:
+        raise ProfileError(f"cannot import {file}: no such file") from None
+    except OSError as exc:
+        raise ProfileError(f"cannot import {file}: {fileio.os_reason(exc)}") from None
+    try:
+        return tarfile.open(fileobj=raw, mode="r:")
     except Exception as exc:  # tarfile signals bad input with many exception types
+        raw.close()
         raise ProfileError(f"cannot import {file}: not an lstmtui profile archive ({first_line(exc)})") from None
 
 

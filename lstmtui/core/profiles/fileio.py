@@ -12,6 +12,8 @@ from typing import BinaryIO
 from lstmtui.core.errors import ProfileError
 from lstmtui.core.profiles.jsonfields import first_line
 from lstmtui.core.profiles.parts import FileEntry
+from lstmtui.core.profiles.tensorfiles import TensorEntry, read_header
+from lstmtui.core.userfiles import kind_of
 
 VERSION_RE = re.compile(r"v(\d{6,12})")
 CHUNK = 1 << 20
@@ -63,11 +65,17 @@ def carry(src: Path, dest: Path) -> None:
             write_bytes(dest, f.read())
 
 
-def open_regular(label: str, path: Path) -> BinaryIO:
-    """Open a file for reading only if it is a regular file (a FIFO or device would hang or never end)."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
+def open_regular(label: str, path: Path, kind: bool = False) -> BinaryIO:
+    """Open a file for reading only if it is a regular file (a FIFO or device would hang or never end).
+
+    The refusal reads '<label>: NAME is not a regular file', or with ``kind`` '<label>: it is a FIFO, ...'.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
         os.close(fd)
+        if kind:
+            raise ProfileError(f"{label}: it is {kind_of(mode)}, not a regular file")
         raise ProfileError(f"{label}: {path.name} is not a regular file")
     return os.fdopen(fd, "rb")
 
@@ -101,6 +109,24 @@ def verify_file(label: str, path: Path, entry: FileEntry) -> None:
         raise ProfileError(f"{label}: cannot read {path.name}: {os_reason(exc)}") from None
     if digest.hexdigest() != entry.sha256:
         raise ProfileError(f"{label}: {path.name} is corrupt (its checksum does not match)")
+
+
+def tensor_header(label: str, path: Path, entry: FileEntry) -> dict[str, TensorEntry]:
+    """A group file's tensor list from its header, after checking its real size; no tensor data is read."""
+    try:
+        with open_regular(label, path) as f:
+            size = os.fstat(f.fileno()).st_size
+            if size != entry.size:
+                raise ProfileError(
+                    f"{label}: {path.name} is truncated or altered ({size} bytes, expected {entry.size})"
+                )
+            return read_header(f, size, label, path.name)
+    except FileNotFoundError:
+        if path.parent.is_dir():
+            raise ProfileError(f"{label}: {path.name} is missing") from None
+        raise  # the whole version was replaced meanwhile: the caller looks again
+    except OSError as exc:
+        raise ProfileError(f"{label}: cannot read {path.name}: {os_reason(exc)}") from None
 
 
 def check_safetensors_header(label: str, path: Path) -> None:

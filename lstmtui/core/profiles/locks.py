@@ -16,8 +16,10 @@ from lstmtui.core.profiles.fileio import os_reason
 class ProfileLock:
     """An exclusive lock on a profile, held inside ``with``; ProfileLockedError at once if another holds it.
 
-    The lock file stays after release so that the lock never changes inode; it holds the holder's
-    pid and host, which only make the "in use by" message helpful.
+    The lock file holds the holder's pid and host, which only make the "in use by" message
+    helpful. It stays while the profile exists; released when there is no profile (a failed first
+    save or import, a removal), it is deleted while still held. A taker therefore checks, once it
+    holds the flock, that the file it locked is still the one at the path, and opens it again if not.
     """
 
     def __init__(self, root: Path, name: str) -> None:
@@ -27,13 +29,23 @@ class ProfileLock:
         self._fd: int | None = None
 
     def __enter__(self) -> ProfileLock:
-        import fcntl
-
         if self._fd is not None:
             raise RuntimeError(f"the lock on profile {self.name} is already held by this object")
+        for _ in range(100):
+            fd = self._try_lock()
+            if fd is not None:
+                self._fd = fd
+                _note_holder(fd)
+                return self
+        raise ProfileError(f"could not lock profile {self.name}: its lock file keeps being replaced")
+
+    def _try_lock(self) -> int | None:
+        """The locked descriptor, or None when the file was deleted or replaced before the flock was taken."""
+        import fcntl
+
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         except OSError as exc:
             raise ProfileError(f"could not lock profile {self.name}: {os_reason(exc)}") from None
         try:
@@ -46,9 +58,15 @@ class ProfileLock:
             raise ProfileLockedError(
                 f"profile {self.name} is in use by {holder}; close it there first or use another profile name"
             ) from None
-        self._fd = fd
-        _note_holder(fd)
-        return self
+        try:
+            current = os.stat(self.path)
+        except FileNotFoundError:
+            current = None
+        mine = os.fstat(fd)
+        if current is None or (current.st_dev, current.st_ino) != (mine.st_dev, mine.st_ino):
+            os.close(fd)  # its holder deleted it on release: lock the file that is there now
+            return None
+        return fd
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -56,10 +74,16 @@ class ProfileLock:
         self.release()
 
     def release(self) -> None:
-        """Drop the lock (closing the file drops the flock); harmless when not held."""
+        """Drop the lock (closing the file drops the flock), deleting the file first if no profile exists."""
         fd, self._fd = self._fd, None
-        if fd is not None:
-            os.close(fd)
+        if fd is None:
+            return
+        if not os.path.lexists(self.root / self.name):
+            try:
+                os.unlink(self.path)  # while still held: a waiting taker sees its file gone and opens anew
+            except OSError:
+                pass
+        os.close(fd)
 
     @property
     def held(self) -> bool:

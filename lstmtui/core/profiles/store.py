@@ -30,13 +30,14 @@ from pathlib import Path
 from typing import Any
 
 from lstmtui.core.errors import ProfileError
-from lstmtui.core.profiles import fileio
+from lstmtui.core.profiles import cleanup, fileio
 from lstmtui.core.profiles.archive import MAX_META_BYTES, ArchiveReader, export_version
 from lstmtui.core.profiles.jsonfields import first_line, short
 from lstmtui.core.profiles.locks import ProfileLock
 from lstmtui.core.profiles.meta import FORMAT_VERSION, GROUP_RE, ProfileMeta
 from lstmtui.core.profiles.names import MAX_NAME, NAME_RE, validate_name
 from lstmtui.core.profiles.parts import FileEntry, Versions
+from lstmtui.core.profiles.tensorfiles import TensorEntry
 
 META_FILE = "meta.json"
 READ_RETRIES = 50  # a reader racing a fast writer looks again when the version it chose is replaced
@@ -155,12 +156,18 @@ class ProfileStore:
             return None
 
     def _commit(self, name: str, fill: Callable[[Path], None], action: str) -> Path:
-        """Write a version with fill(stage_dir) in a temp dir, fsync it, and rename it into place."""
+        """Write a version with fill(stage_dir) in a temp dir, fsync it, and rename it into place.
+
+        An existing profile's version is staged inside its own directory, which may be a link to
+        another disk: the rename into place never crosses file systems.
+        """
         pdir = self.root / name
+        existed = pdir.is_dir()
         tmp: Path | None = None
         try:
             self.root.mkdir(parents=True, exist_ok=True)
-            tmp = self.root / f".{name}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
+            token = f"{os.getpid()}-{secrets.token_hex(4)}"
+            tmp = pdir / f".tmp-{token}" if existed else self.root / f".{name}.tmp-{token}"
             os.mkdir(tmp)
             stage = tmp / "stage"
             os.mkdir(stage)
@@ -168,9 +175,8 @@ class ProfileStore:
             fileio.fsync_dir(stage)
             committed = self._rename_in(pdir, tmp, stage)
         except OSError as exc:
-            raise ProfileError(
-                f"could not {action} profile {name}: {fileio.os_reason(exc)}; the previous version is untouched"
-            ) from None
+            kept = "the previous version is untouched" if existed else f"no profile {name} was created"
+            raise ProfileError(f"could not {action} profile {name}: {fileio.os_reason(exc)}; {kept}") from None
         finally:
             if tmp is not None:
                 shutil.rmtree(tmp, ignore_errors=True)
@@ -206,27 +212,16 @@ class ProfileStore:
         raise OSError(errno.EBUSY, "too many concurrent writers", str(pdir))
 
     def _collect(self, name: str, keep: Path) -> None:
-        """Delete versions older than keep, and temp dirs left by dead processes; errors are harmless."""
+        """Delete versions older than keep (by their records), and temp dirs left by dead processes."""
         number = int(fileio.VERSION_RE.fullmatch(keep.name).group(1))
-        pdir = keep.parent
-        for n, vdir in fileio.versions(pdir):
-            if n < number:
-                # Renamed away first, so a reader sees the whole old version or none of it.
-                doomed = pdir / f".old-{vdir.name}-{secrets.token_hex(4)}"
-                try:
-                    os.rename(vdir, doomed)
-                except OSError:
-                    continue  # another writer's clean-up got there first
-        try:
-            entries = [e.path for e in os.scandir(pdir) if e.name.startswith(".old-")]
-        except OSError:
-            entries = []
-        for path in entries:
-            shutil.rmtree(path, ignore_errors=True)
+        cleanup.retire_versions(keep.parent, number)
+        cleanup.clean_stale_temps(keep.parent)
         self._clean_leftovers(name)
 
     def _clean_leftovers(self, name: str) -> None:
-        pattern = re.compile(re.escape(f".{name}.") + r"(?:tmp|rm)-(\d+)-[0-9a-f]{8}")
+        """Temp dirs of dead processes (removed whole: lstmtui named them) and removals a killed process left."""
+        cleanup.clean_stale_temps(self.root, re.compile(re.escape(f".{name}.") + r"tmp-(\d+)-[0-9a-f]{8}"))
+        pattern = re.compile(re.escape(f".{name}.") + r"rm-(\d+)-[0-9a-f]{8}")
         try:
             entries = list(os.scandir(self.root))
         except OSError:
@@ -234,7 +229,7 @@ class ProfileStore:
         for entry in entries:
             m = pattern.fullmatch(entry.name)
             if m and not fileio.pid_alive(int(m.group(1))):
-                shutil.rmtree(entry.path, ignore_errors=True)
+                cleanup.discard_profile(Path(entry.path))
 
     # ----- loading -----
 
@@ -271,6 +266,24 @@ class ProfileStore:
             wanted = list(meta.files) if groups is None else groups
             try:
                 return meta, {g: self._read_group(name, vdir, meta, g) for g in wanted}
+            except FileNotFoundError:
+                continue
+        raise ProfileError(f"profile {name} keeps changing while being read; try again")
+
+    def tensor_header(self, name: str, group: str) -> dict[str, TensorEntry]:
+        """The tensors a group file lists (dtype and shape each), from its header alone.
+
+        The file's real size must be what the metadata records and the header must account for
+        every byte, so what it lists is what loading it would allocate.
+        """
+        name = validate_name(name)
+        for _ in range(READ_RETRIES):
+            vdir, meta = self._snapshot(name)
+            entry = meta.files.get(group)
+            if entry is None:
+                raise ProfileError(f"profile {name} has no '{group}' tensors")
+            try:
+                return fileio.tensor_header(f"profile {name}", vdir / f"{group}.safetensors", entry)
             except FileNotFoundError:
                 continue
         raise ProfileError(f"profile {name} keeps changing while being read; try again")
@@ -313,7 +326,12 @@ class ProfileStore:
     # ----- managing -----
 
     def remove(self, name: str) -> None:
-        """Delete a profile (refused while another process holds its lock)."""
+        """Delete a profile (refused while another process holds its lock).
+
+        Only what its version records name is deleted (see cleanup); a profile directory that is a
+        link loses its versions, then the link. If other files are in it, they and the directory
+        stay and ProfileError says so.
+        """
         pdir = self.path(name)
         if not pdir.is_dir():
             raise ProfileError(f"no profile named {name} in {self.root}")
@@ -323,8 +341,15 @@ class ProfileStore:
                 os.rename(pdir, doomed)  # vanishes in one step; the slow delete follows
             except OSError as exc:
                 raise ProfileError(f"could not remove profile {name}: {fileio.os_reason(exc)}") from None
-            shutil.rmtree(doomed, ignore_errors=True)
-            fileio.unlink_quietly(self.root / f".{name}.lock")
+            kept = cleanup.discard_profile(doomed)
+            if kept:
+                os.rename(doomed, pdir)  # back where the user keeps it, with what lstmtui did not write
+                place = pdir.resolve() if pdir.is_symlink() else pdir
+                raise ProfileError(
+                    f"removed the saved versions of profile {name}, but {place} also holds {short(kept[0])}"
+                    f"{f' and {len(kept) - 1} more' if len(kept) > 1 else ''}, which lstmtui did not write; "
+                    f"it is left as it is"
+                )
 
     def rename(self, old: str, new: str) -> None:
         """Rename a profile atomically; refused if the new name is taken or the profile is in use."""
@@ -341,7 +366,6 @@ class ProfileStore:
                 fileio.fsync_dir(self.root)
             except OSError as exc:
                 raise ProfileError(f"could not rename profile {old} to {new}: {fileio.os_reason(exc)}") from None
-            fileio.unlink_quietly(self.root / f".{old}.lock")
 
     def export(self, name: str, file: Path | str) -> Path:
         """Write the profile as one portable, uncompressed tar file (meta.json + GROUP.safetensors)."""

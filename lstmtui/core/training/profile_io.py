@@ -27,7 +27,12 @@ Tensors = dict[str, torch.Tensor]
 def open_profile(store: ProfileStore, name: str, stack: ExitStack) -> ProfileMeta | None:
     """Lock the profile for this session (released when ``stack`` closes); its metadata, or None if new."""
     stack.enter_context(store.lock(name))
-    return store.load_meta(name) if store.exists(name) else None
+    if not store.exists(name):
+        return None
+    meta = store.load_meta(name)
+    if "latest" in meta.files:  # its weights file's real size and shapes, before any model is built
+        checkpoint.check_model_fits(meta, name, "latest", store)
+    return meta
 
 
 def saved_cleaning(meta: ProfileMeta) -> CleaningOptions:
@@ -78,19 +83,20 @@ def restore_training_state(
     Returns (hidden state to carry or None, best weights or None).
     """
     optim = store.load_tensors(name, "optim")
-    checkpoint.optimizer_from_tensors(optimizer, optim, list(meta.optim_groups))
+    checkpoint.optimizer_from_tensors(optimizer, optim, list(meta.optim_groups), name)
     for group in optimizer.param_groups:
         # this session's decay, not the saved group's (profiles before AdamW saved Adam's, always 0)
         group["weight_decay"] = config.weight_decay
         if "decoupled_weight_decay" in group:
             group["decoupled_weight_decay"] = True
     state = store.load_tensors(name, "state")
+    checkpoint.check_state_group(state, meta.model, name)
     if "torch_rng" in state:
-        torch.set_rng_state(state["torch_rng"])
+        checkpoint.restore_torch_rng(state["torch_rng"], name)
     hidden = None
     if "h" in state and carried_state_fits(state["h"].shape[1], config.batch, epoch_step):
         hidden = (state["h"].to(device), state["c"].to(device))
-    checkpoint.restore_rng(meta.rng)
+    checkpoint.restore_rng(meta.rng, name)
     try:
         best = store.load_tensors(name, "best")
     except ProfileError:

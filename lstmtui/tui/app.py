@@ -293,7 +293,7 @@ class LstmtuiApp(RunControl):
             await self.stop_training()
             self.open_profile(name)
 
-        self.push_screen(ProfilesScreen(self.store, self.profile_name), done)
+        self.push_screen(ProfilesScreen(self.store, self.profile_name, self.units), done)
 
     # ----- quitting -----
 

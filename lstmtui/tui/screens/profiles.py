@@ -10,7 +10,8 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Static
 
 from lstmtui.core.errors import LstmtuiError
-from lstmtui.core.profile_labels import bpc_label, corpus_label, epochs_label, parameters_label, time_label
+from lstmtui.core.profile_labels import best_label, corpus_label, epochs_label, parameters_label, time_label
+from lstmtui.core.units import unit_label
 from lstmtui.tui import keys
 from lstmtui.tui.screens.confirm import ConfirmScreen, PromptScreen
 from lstmtui.tui.widgets.footer import Footer
@@ -28,10 +29,11 @@ class ProfilesScreen(Screen[str | None]):
             super().__init__()
             self.old, self.new = old, new
 
-    def __init__(self, store, current: str | None = None) -> None:
+    def __init__(self, store, current: str | None = None, unit: str = "bits") -> None:
         super().__init__()
         self.store = store
         self.current = current
+        self.unit = unit  # of the best validation column: bits or nats per character
 
     def compose(self) -> ComposeResult:
         with Vertical(id="profiles-box"):
@@ -43,7 +45,7 @@ class ProfilesScreen(Screen[str | None]):
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
         for col in ("name", "corpus", "parameters", "epochs", "best bpc", "updated"):
-            table.add_column(col, key=col)
+            table.add_column("best" if col == "best bpc" else col, key=col)  # its unit is named in the note
         self.reload()
         table.focus()
 
@@ -59,11 +61,13 @@ class ProfilesScreen(Screen[str | None]):
                 continue
             m = info.meta
             try:
-                row = (corpus_label(m), parameters_label(m), epochs_label(m), bpc_label(m), time_label(m.updated))
+                best = best_label(m, self.unit)
+                row = (corpus_label(m), parameters_label(m), epochs_label(m), best, time_label(m.updated))
             except Exception as exc:  # one odd profile must not hide the others
                 row = (f"unreadable: {exc}", "", "", "", "")
             table.add_row(name, *row, key=info.name)
-        note = "enter open · r rename · d delete · esc back" if infos else "no profiles yet: train one with n"
+        keys = f"best in {unit_label(self.unit)} · enter open · r rename · d delete · esc back"
+        note = keys if infos else "no profiles yet: train one with n"
         self.query_one("#profiles-note", Static).update(Text(note, style="dim"))
         if select is not None:
             names = [i.name for i in infos]

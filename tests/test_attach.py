@@ -349,3 +349,25 @@ def test_a_profile_that_is_training_is_attached_to(served, corpus):
     assert record is not None and record.name == "remote" and record.pid == os.getpid()
     assert running_run(build_parser().parse_args([str(corpus), "--profile", "remote"])) is None
     assert running_run(build_parser().parse_args(["--profile", "other"])) is None
+
+
+def test_the_bench_has_a_service_section_whose_rows_compare_watched_turns_with_free_ones():
+    from lstmtui.bench.rows import SECTIONS
+    from lstmtui.bench.service import run_flags, section_config, service_rows
+    from lstmtui.core.config import TrainConfig
+
+    assert "service" in SECTIONS
+    config = section_config(TrainConfig())
+    assert (config.hidden, config.layers, config.threads) == (128, 1, 1)
+    assert run_flags(config)[:2] == ["--hidden", "128"] and "--threads" in run_flags(config)
+    app = {"chars_per_s": 950.0, "first_paint_s": 0.4, "shown_s": 0.5, "key_ms": [100.0, 120.0],
+           "weights_ms": [5000.0, 200.0, 220.0]}  # fmt: skip
+    figures = {"free": [1000.0, 1000.0, 900.0], "clients": 980.0, "events": 300, "app": app, "rss_detached": 300.0,
+               "tui": {"rss_tui": 320.0, "rss_after_d": 318.0}}  # fmt: skip
+    rows = {r["name"]: r for r in service_rows(figures, 6.0, config)}
+    assert rows["detached run, 3 clients reading / none"]["value"] == pytest.approx(0.98)
+    assert rows["detached run, 3 clients reading / none"]["met"] is True
+    assert rows["detached run, attached TUI / none"]["value"] == pytest.approx(1.0)  # 950 against (1000 + 900) / 2
+    assert rows["key to remote effect, median"]["value"] == pytest.approx(110.0)
+    assert rows["generation weights, attached"]["value"] == pytest.approx(210.0)
+    assert "5,000 ms" in rows["generation weights, attached"]["detail"]

@@ -122,3 +122,26 @@ def test_a_hangup_detaches_the_app_and_the_run_trains_on_until_stopped(tmp_path,
             proc.kill()
             proc.wait()
         os.close(master)
+
+
+def test_killing_the_process_the_shell_waits_for_stops_the_run_it_shows_saved(tmp_path, lstmtui_home):
+    corpus = write_corpus(tmp_path / "tiny.txt", size=200_000)
+    proc, master = start_in_a_terminal(str(corpus), *ARGS)
+    store = ProfileStore(lstmtui_home)
+    try:
+        first = wait_for_a_save(proc, master, store, "tiny")
+        [record] = list_runs()
+        drain(master, 1.0)
+        proc.kill()  # the waiting parent; the app's process gets SIGTERM from the kernel
+        proc.wait()
+        deadline = time.monotonic() + 60
+        while os.path.exists(f"/proc/{record.pid}") and time.monotonic() < deadline:
+            drain(master, 0.1)
+        assert not os.path.exists(f"/proc/{record.pid}"), "the app's process should stop with its parent"
+        assert store.load_meta("tiny").progress.step > first
+        assert list_runs() == []
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)

@@ -6,7 +6,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-SECTIONS = ("ceiling", "training", "quality", "generation", "tui", "startup")
+SECTIONS = ("ceiling", "training", "quality", "generation", "tui", "service", "startup")
 LN2 = math.log(2.0)
 Log = Callable[[str], None]
 

@@ -13,6 +13,7 @@ from lstmtui.bench.ceiling import ceiling_section
 from lstmtui.bench.generation import generation_models, generation_section
 from lstmtui.bench.quality import BASELINE_HIDDEN, BASELINE_LAYERS, quality_section
 from lstmtui.bench.rows import SECTIONS, Log, quiet
+from lstmtui.bench.service import service_section
 from lstmtui.bench.startup import startup_section
 from lstmtui.bench.training import training_section
 from lstmtui.bench.tui import tui_section
@@ -88,6 +89,8 @@ def run_bench(
         )
     if "tui" in only:
         rows += tui_section(corpus_path, tui_seconds or (5.0 if quick else 20.0), config, log)
+    if "service" in only:
+        rows += service_section(corpus_path, config, log, 3.0 if quick else 6.0)
     if "startup" in only:
         rows += startup_section(corpus_path, corpus_gb, 3 if quick else 10, log, config)
     run["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")

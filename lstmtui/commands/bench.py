@@ -34,7 +34,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument(
         "--only",
         metavar="SECTION,...",
-        help="run only these sections: ceiling, training, quality, generation, tui, startup (default: all)",
+        help="run only these sections: ceiling, training, quality, generation, tui, service, startup (default: all)",
     )
     parser.add_argument(
         "--corpus-gb",

@@ -7,7 +7,9 @@ start any: forking after torch's threads exist is unsafe): the parent only waits
 and SIGHUP to the child, and exits with the child's status, or with 0 as soon as the child says it
 has detached. The child runs the app and the training. To detach, it points its stdio at the run's
 log file, leaves the terminal's session (``setsid``, which works here because the parent, not the
-child, leads the process group) and tells the parent, whose exit returns the prompt.
+child, leads the process group) and tells the parent, whose exit returns the prompt. Until then the
+child gets SIGTERM (stop, save, quit) if the parent dies (Linux: PR_SET_PDEATHSIG), so that killing
+the process the shell started still ends the run it shows.
 
 Without a terminal, or where the process is not a single thread yet, nothing forks and the run
 detached with ``d`` still goes on, in the foreground process.
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
 
 NO_FORK_ENV = "LSTMTUI_NO_FORK"  # set (to anything) to keep lstmtui one process; `d` then keeps the shell waiting
 DETACHED = b"d"
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 JOIN_POLL_S = 1.0  # the main thread waits in steps this long, so signal handlers run meanwhile
 
 _notify_fd: int | None = None  # the child's end of the pipe to the waiting parent
@@ -45,10 +48,14 @@ def fork_waiter() -> bool:
     read_end, write_end = os.pipe()
     sys.stdout.flush()
     sys.stderr.flush()
+    parent = os.getpid()
     pid = os.fork()
     if pid == 0:
         os.close(read_end)
         _notify_fd = write_end
+        _end_with_parent(signal.SIGTERM)
+        if os.getppid() != parent:  # it died before the line above took effect
+            os.kill(os.getpid(), signal.SIGTERM)
         return True
     os.close(write_end)
     _wait_for_child(pid, read_end)
@@ -63,6 +70,18 @@ def _can_fork() -> bool:
     except (AttributeError, ValueError):
         return False
     return _single_thread()
+
+
+def _end_with_parent(signum: int) -> None:
+    """Have the kernel send ``signum`` when the parent dies (0: no longer); Linux only, else nothing."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signum, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
 
 
 def _single_thread() -> bool:
@@ -114,6 +133,8 @@ def release_terminal() -> bool:
     global _notify_fd
     with _lock:
         fd, _notify_fd = _notify_fd, None
+    if fd is not None:
+        _end_with_parent(0)  # the parent is about to exit on purpose
     with contextlib.suppress(OSError):
         os.setsid()  # refused for a group leader (nothing forked): the terminal is let go of all the same
     if fd is None:

@@ -371,3 +371,32 @@ def test_the_bench_has_a_service_section_whose_rows_compare_watched_turns_with_f
     assert rows["key to remote effect, median"]["value"] == pytest.approx(110.0)
     assert rows["generation weights, attached"]["value"] == pytest.approx(210.0)
     assert "5,000 ms" in rows["generation weights, attached"]["detail"]
+
+
+def test_attach_picks_the_only_run_or_asks_which_of_several(tmp_path, monkeypatch, capsys):
+    from lstmtui.commands.attach import pick
+    from lstmtui.service import RunRecord, ServiceError
+
+    def record(name: str) -> RunRecord:
+        return RunRecord(name, 4242, time.time(), name, None, str(tmp_path / f"{name}.sock"), None, "here")
+
+    one, two = record("one"), record("two")
+    with pytest.raises(ServiceError, match="no run is training"):
+        pick([])
+    assert pick([one]) is one
+    with pytest.raises(ServiceError, match=r"several runs are training \(one, two\): name one"):
+        pick([one, two])  # no terminal to ask on
+
+    class Terminal:
+        def isatty(self) -> bool:
+            return True
+
+    answers = iter(["7", "two"])
+    monkeypatch.setattr(sys, "stdin", Terminal())
+    monkeypatch.setattr("builtins.input", lambda prompt: next(answers))
+    assert pick([one, two]) is two
+    shown = capsys.readouterr().out
+    assert "1  one  (not answering" in shown and "2  two" in shown and "type a number from 1 to 2" in shown
+    monkeypatch.setattr("builtins.input", lambda prompt: "")
+    assert pick([one, two]) is None
+    assert lstmtui("attach", "nosuch").stderr == "lstmtui: error: no run named nosuch; none is running\n"

@@ -97,12 +97,16 @@ def read_log(path: Path) -> list[dict]:
 
 
 def _temp_dirs(store: ProfileStore, pid: int | None = None) -> list[str]:
-    """Temporary version directories of saves in progress (of one process, or any)."""
-    prefix = f".{PROFILE}.tmp-" + (f"{pid}-" if pid is not None else "")
-    try:
-        return [n for n in os.listdir(store.root) if n.startswith(prefix)]
-    except FileNotFoundError:
-        return []
+    """Temporary version directories of saves in progress (of one process, or any): a new profile's
+    in the profiles directory, a new version's inside the profile's own directory."""
+    own = f".tmp-{pid}-" if pid is not None else ".tmp-"
+    found = []
+    for directory, prefix in ((store.root, f".{PROFILE}{own}"), (store.root / PROFILE, own)):
+        try:
+            found += [n for n in os.listdir(directory) if n.startswith(prefix)]
+        except (FileNotFoundError, NotADirectoryError):
+            pass
+    return found
 
 
 def _wait_for_training(proc: subprocess.Popen, log: Path, timeout: float) -> bool:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 # Until a kind of work has been seen, it is guessed from the step time: validation reads characters
 # forward only, about this many times faster than a training step trains them.
-EVAL_SPEEDUP = 3.0
+EVAL_SPEEDUP = 2.5
 # A sampled character costs about this share of a training step (one forward of one stream).
 SAMPLE_STEP_SHARE = 0.05
 OUTLIER = 4.0  # a plain step this many times slower than usual had something unscheduled in it
@@ -32,7 +32,7 @@ class Schedule:
     sample_every: int = 0
     step_chars: int = 1  # characters a training step trains on
     check_chars: int = 0  # characters a validation check reads
-    full_chars: int = 0  # characters a full-split validation reads
+    full_chars: int = 0  # characters the validation at an epoch end reads
     sample_chars: int = 0  # characters of a sample
 
 

@@ -419,7 +419,7 @@ class TrainingLoop:
             sample_every=cfg.sample_every,
             step_chars=cfg.batch * cfg.seq_len,
             check_chars=plan.chars_read if plan is not None else len(setup.val_data),
-            full_chars=len(setup.val_data),
+            full_chars=len(setup.val_data) + (plan.chars_read if plan is not None else 0),  # an epoch end's reads
             sample_chars=cfg.sample_length,
         )
 

@@ -4,14 +4,17 @@ Layout under HOME/profiles/::
 
     NAME/v000012/meta.json            checked JSON (ProfileMeta); records each tensor file's sha256 and size
     NAME/v000012/GROUP.safetensors    one file per tensor group (best, latest, optim, state)
+    NAME/.tmp-PID-RAND/               a new version being saved (removed, or left by a killed process)
+    .NAME.tmp-PID-RAND/               a new profile's first save in progress (likewise)
     .NAME.lock                        flock'd while a process writes NAME (holds its pid and host)
-    .NAME.tmp-PID-RAND/               a save in progress (removed, or left by a killed process)
 
 The highest-numbered complete version directory is the profile. A save writes a whole new version
 into a temporary directory, fsyncs it, and renames it into place (the commit point); older versions
-are deleted afterwards. Killing the process at any moment therefore leaves either the previous
-version or the new one as the highest, and both are complete. Only the file names above are ever
-opened, and nothing is unpickled.
+are deleted afterwards, file by file as their own records name them (see cleanup). Killing the
+process at any moment therefore leaves either the previous version or the new one as the highest,
+and both are complete. NAME may be a symbolic link to a directory elsewhere: it is followed, and a
+new version is staged inside it so that its rename never crosses file systems. Only the file
+names above are ever opened, and nothing is unpickled.
 """
 
 from __future__ import annotations

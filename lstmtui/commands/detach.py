@@ -49,6 +49,7 @@ def start_detached(args: argparse.Namespace, store, name: str) -> int:
     argv = _child_argv(list(getattr(args, "argv", None) or ["train"]), name, args.profile)
     log = log_path(store.root, name)
     fd = open_log(log)
+    launched = time.time()
     try:
         log_line(fd, f"lstmtui {' '.join(argv)} (detached)")
         proc = subprocess.Popen(
@@ -61,7 +62,7 @@ def start_detached(args: argparse.Namespace, store, name: str) -> int:
         )
     finally:
         os.close(fd)
-    run = _wait_until_served(proc)
+    run = _wait_until_served(proc, name, launched)
     if proc.poll() is not None:
         print(f"lstmtui: error: the detached run ended at once (status {proc.returncode}):", file=sys.stderr)
         print(_tail(log), file=sys.stderr)
@@ -85,12 +86,13 @@ def _child_argv(argv: list[str], name: str, profile: str | None) -> list[str]:
     return out
 
 
-def _wait_until_served(proc: subprocess.Popen) -> str | None:
-    """The run name the new process serves, once its record appears; None if it ended or took too long."""
+def _wait_until_served(proc: subprocess.Popen, name: str, launched: float) -> str | None:
+    """The run name the new process serves (or, with --nproc, its torchrun rank 0 serves for profile ``name``),
+    once its record appears; None if it ended or took too long."""
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline and proc.poll() is None:
         for record in list_runs():
-            if record.pid == proc.pid:
+            if record.pid == proc.pid or (record.profile == name and record.started >= launched):
                 return record.name
         time.sleep(0.1)
     return None

@@ -24,6 +24,7 @@ from lstmtui.commands.common import (
     overrides_from_args,
 )
 from lstmtui.commands.detach import Background, add_detach_options, detaching, start_detached
+from lstmtui.commands.launch import add_nproc_option, join_world, launch_torchrun, launching, rank_display
 from lstmtui.commands.train_notes import fine_tune_line
 from lstmtui.core.errors import LstmtuiError
 from lstmtui.core.events import Event, FailedEvent, FinishedEvent
@@ -65,6 +66,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         help="plain progress lines even on a terminal (default: rich display on a terminal)",
     )
     add_detach_options(parser)
+    add_nproc_option(parser)
     add_home_option(parser)
     add_units_option(parser)
     add_corpus_options(parser)
@@ -92,6 +94,10 @@ def run(args: argparse.Namespace) -> int:
         name = store.unique_name(stem)
     if detaching(args):
         return start_detached(args, store, name)
+    if launching(args):
+        return launch_torchrun(args, name)
+    world = join_world(args)  # under torchrun: this rank's place in the run; rank 0 alone reports and serves
+    name = world.share_text(name)
     session = TrainingSession(
         paths,
         config,
@@ -100,17 +106,21 @@ def run(args: argparse.Namespace) -> int:
         cleaning=cleaning_from_args(args),
         extend_vocab=args.extend_vocab,
         overrides=overrides_from_args(args),
+        world=world,
     )
-    log = open_output(args.log_jsonl, "--log-jsonl", append=True) if args.log_jsonl else None
+    log = open_output(args.log_jsonl, "--log-jsonl", append=True) if args.log_jsonl and world.is_main else None
     if log is not None:
         # Written on the training thread, so the log holds every event even if the display falls behind.
         session.subscribe(JsonlWriter(log))
     host = RunHost(session)
     background = Background(args, store, name)  # the run's socket; a hang-up keeps it training
-    display = RichReporter(unit) if sys.stdout.isatty() and not args.plain else PlainReporter(sys.stdout, unit)
-    display = background.display(display, lambda: PlainReporter(sys.stdout, unit))
-    stop_signal, previous = _install_stop_handlers(host, background.hangup_handler())
-    background.serve(host)
+    tty = sys.stdout.isatty() and not args.plain and world.is_main
+    display = RichReporter(unit) if tty else PlainReporter(sys.stdout, unit)
+    display = rank_display(world, background.display(display, lambda: PlainReporter(sys.stdout, unit)))
+    # torchrun's agent ends its processes after a hang-up: they stop and save instead of detaching
+    stop_signal, previous = _install_stop_handlers(host, None if world.joined else background.hangup_handler())
+    if world.is_main:
+        background.serve(host)
     subscription = host.subscribe()
     host.start()
     try:
@@ -123,7 +133,10 @@ def run(args: argparse.Namespace) -> int:
         background.close()
         if log is not None:
             log.close()
-    return _exit_status(host.result, args.parser, _unsaved_work(store, name, session), stop_signal)
+    unsaved = _unsaved_work(store, name, session) if world.is_main else ""
+    status = _exit_status(host.result, args.parser, unsaved, stop_signal)
+    world.close()
+    return status
 
 
 def _show_until_done(host: RunHost, subscription: Subscription, display: Callable[[Event], None]) -> None:

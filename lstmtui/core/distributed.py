@@ -15,12 +15,21 @@ The rules that keep N ranks on one trajectory:
   waiting and no rank drifts. Host-side collectives use gloo on small CPU tensors.
 - Rank 0 alone evaluates, samples, emits events, serves the run socket and writes the profile; a save
   first ``gather_rows`` every rank's carried state.
+- While rank 0 works alone (or any rank does: preparing, validating, sampling, writing, a pause), the
+  others must not wait inside a collective, which gives up after the process group's timeout. Such
+  work is marked ``solo()``; the next collective (and the next training step, whose gradients DDP
+  averages) first waits at a barrier kept in the run's key-value store. That wait has no deadline
+  while the others live: each rank's heartbeat thread counts up in the store every second, and a
+  rank whose count stops for ``LOST_AFTER_S`` is taken for gone.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-from dataclasses import dataclass
+import threading
+import time
+from collections.abc import Iterator
 from datetime import timedelta
 
 import torch
@@ -34,21 +43,38 @@ TIMEOUT_ENV = "LSTMTUI_DIST_TIMEOUT"  # seconds a collective waits for the other
 # a save); a pause does not count: rank 0 keeps the ranks talking while paused (``keepalive_s``).
 DEFAULT_TIMEOUT_S = 1800.0
 MAX_KEEPALIVE_S = 10.0
+BARRIER_POLL_S = 0.02
+HEARTBEAT_S = 1.0
+# A rank silent this long is gone: under torchrun, well inside the 30 s its agent gives the others to stop.
+LOST_AFTER_S = 15.0
+BACKEND_WORDS = ("gloo", "NCCL", "nccl", "ProcessGroup")  # in errors the backends raise as plain RuntimeError
 
 
 class DistributedError(LstmtuiError):
     """A process of a distributed run is gone or stopped answering, or the run cannot start."""
 
 
-@dataclass(frozen=True)
 class World:
-    """This process's place in a data-parallel run; ``World()`` is a single process."""
+    """This process's place in a data-parallel run; ``World()`` is a single process.
 
-    rank: int = 0
-    size: int = 1
-    local_rank: int = 0
-    timeout_s: float = DEFAULT_TIMEOUT_S
-    joined: bool = False  # in a process group: collectives and DDP are used, even with size 1
+    ``joined``: in a process group, so collectives and DDP are used (even with one process).
+    """
+
+    def __init__(
+        self,
+        rank: int = 0,
+        size: int = 1,
+        local_rank: int = 0,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        store: dist.Store | None = None,
+    ) -> None:
+        self.rank, self.size, self.local_rank, self.timeout_s = rank, size, local_rank, timeout_s
+        self.joined = store is not None
+        self.lost = False  # a peer was found gone
+        self._store = store
+        self._solo = False  # some rank works alone: wait at a barrier before the next collective
+        self._barriers = 0
+        self._heartbeat = _Heartbeat(store, rank, min(HEARTBEAT_S, timeout_s / 8)) if store is not None else None
 
     @property
     def is_main(self) -> bool:
@@ -76,16 +102,20 @@ class World:
         if torch.cuda.is_available():
             backend = "cpu:gloo,cuda:nccl"
             torch.cuda.set_device(local % torch.cuda.device_count())
-        if not dist.is_initialized():
-            try:
-                dist.init_process_group(backend, timeout=timedelta(seconds=timeout))
-            except (RuntimeError, ValueError) as exc:
-                raise DistributedError(f"cannot join the distributed run: {_first_line(exc)}") from None
-        return cls(rank=rank, size=size, local_rank=local, timeout_s=timeout, joined=True)
+        try:
+            store, rank, size = next(dist.rendezvous("env://", rank, size, timeout=timedelta(seconds=timeout)))
+            dist.init_process_group(
+                backend, store=store, rank=rank, world_size=size, timeout=timedelta(seconds=timeout)
+            )
+        except (RuntimeError, ValueError) as exc:
+            raise DistributedError(f"cannot join the distributed run: {_first_line(exc)}") from None
+        return cls(rank, size, local, timeout, dist.PrefixStore("lstmtui", store))
 
     def close(self) -> None:
         """Leave the process group (nothing for a single process)."""
-        if self.joined and dist.is_initialized():
+        if self._heartbeat is not None:
+            self._heartbeat.stopped.set()
+        if self.joined and dist.is_initialized() and not self.lost:  # with a peer gone, leaving could wait on it
             dist.destroy_process_group()
 
     def label(self) -> str:
@@ -122,6 +152,42 @@ class World:
         ids = [device.index] if device.type == "cuda" else None
         return self._guard(lambda: DistributedDataParallel(model, device_ids=ids))
 
+    # ----- ranks that work alone, and the barrier that waits for them -----
+
+    def solo(self) -> None:
+        """Mark that ranks may now work alone (rank 0 validating, say): the next collective waits for all."""
+        self._solo = self.joined
+
+    def settle(self) -> None:
+        """After work marked solo(): wait, without a deadline, until every rank gets here."""
+        if self._solo:
+            self._solo = False
+            self._barrier()
+
+    def _barrier(self) -> None:
+        self._barriers += 1
+        arrived, done = f"arrived/{self._barriers}", f"done/{self._barriers}"
+        store = self._store
+        others = _Pulse(store, [r for r in range(self.size) if r != self.rank], min(LOST_AFTER_S, self.timeout_s))
+        try:
+            if store.add(arrived, 1) == self.size:
+                store.set(done, "1")
+            while not store.check([done]):
+                time.sleep(BARRIER_POLL_S)
+                others.check()
+            if self.is_main and self._barriers > 2:  # every rank is past the one before last: drop its keys
+                store.delete_key(f"arrived/{self._barriers - 2}")
+                store.delete_key(f"done/{self._barriers - 2}")
+        except DistributedError:
+            self.lost = True
+            raise
+        except RuntimeError as exc:
+            self.lost = True
+            raise DistributedError(
+                f"the distributed run's store stopped answering ({_first_line(exc)}); "
+                f"this rank stops and the profile keeps its last save"
+            ) from None
+
     # ----- collectives (identities for a single process) -----
 
     def exchange(self, summed: list[float], main: list[float]) -> tuple[list[float], list[float]]:
@@ -143,6 +209,8 @@ class World:
             return text
         data = text.encode("utf-8") if self.is_main else b""
         (length,) = self.share([float(len(data))])
+        if not length:
+            return ""
         buffer = torch.zeros(int(length), dtype=torch.uint8)
         if self.is_main and data:
             buffer.copy_(torch.frombuffer(bytearray(data), dtype=torch.uint8))
@@ -174,13 +242,66 @@ class World:
 
     def _guard(self, call):
         """Run a collective; a lost or silent peer becomes a DistributedError with one readable line."""
+        self.settle()
         try:
             return call()
         except RuntimeError as exc:
-            raise DistributedError(
-                f"a process of the distributed run is gone or stopped answering ({_first_line(exc)}); "
-                f"this rank stops and the profile keeps its last save"
-            ) from None
+            self.lost = True
+            raise _lost(exc) from None
+
+    @contextlib.contextmanager
+    def peers_lost(self) -> Iterator[None]:
+        """Around training steps: a peer lost in DDP's gradient averaging becomes a DistributedError."""
+        try:
+            yield
+        except RuntimeError as exc:
+            if self.joined and (isinstance(exc, dist.DistError) or any(k in str(exc) for k in BACKEND_WORDS)):
+                self.lost = True
+                raise _lost(exc) from None
+            raise
+
+
+class _Heartbeat(threading.Thread):
+    """Counts up this rank's key in the store every ``every`` seconds, so waiting ranks know it lives."""
+
+    def __init__(self, store: dist.Store, rank: int, every: float) -> None:
+        super().__init__(name="lstmtui-heartbeat", daemon=True)
+        self.store, self.key, self.every = store, f"beat/{rank}", every
+        self.stopped = threading.Event()
+        self.start()
+
+    def run(self) -> None:
+        while not self.stopped.wait(self.every):
+            try:
+                self.store.add(self.key, 1)
+            except RuntimeError:  # the store is gone with the run
+                return
+
+
+class _Pulse:
+    """The heartbeats of other ranks as a waiting rank sees them; check() raises once one stops."""
+
+    def __init__(self, store: dist.Store, ranks: list[int], lost_after: float) -> None:
+        self.store, self.lost_after = store, lost_after
+        now = time.monotonic()
+        self.seen = {rank: (-1, now) for rank in ranks}
+        self.next_look = now
+
+    def check(self) -> None:
+        """Raise DistributedError once another rank has stopped beating."""
+        now = time.monotonic()
+        if now < self.next_look:
+            return
+        self.next_look = now + HEARTBEAT_S
+        for rank, (count, since) in self.seen.items():
+            beats = self.store.add(f"beat/{rank}", 0)
+            if beats != count:
+                self.seen[rank] = (beats, now)
+            elif now - since > self.lost_after:
+                raise DistributedError(
+                    f"a process of the distributed run is gone or stopped answering (rank {rank} gave no sign "
+                    f"of life for {self.lost_after:g}s); this rank stops and the profile keeps its last save"
+                )
 
 
 def check_batch(batch: int, size: int) -> None:
@@ -205,6 +326,13 @@ def _timeout_from_env() -> float:
     if not value > 0:
         raise ConfigError(f"{TIMEOUT_ENV} must be a positive number of seconds, not {text}")
     return value
+
+
+def _lost(exc: BaseException) -> DistributedError:
+    return DistributedError(
+        f"a process of the distributed run is gone or stopped answering ({_first_line(exc)}); "
+        f"this rank stops and the profile keeps its last save"
+    )
 
 
 def _first_line(exc: BaseException) -> str:

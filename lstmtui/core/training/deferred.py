@@ -93,7 +93,7 @@ def run_chunk(
         for group in setup.optimizer.param_groups:
             group["lr"] = lr
         x, y = batcher.window(p.epoch_step + i)
-        with lock:
+        with lock, world.peers_lost():
             loss, skip, chunk.hidden = train_step(
                 setup.step_model, setup.optimizer, x, y, chunk.hidden, config, setup.device, skip
             )

@@ -107,6 +107,7 @@ class TrainingLoop:
         """Train the epoch's next windows up to the next read, count them, take rank 0's decision there;
         False when a step was skipped as non-finite (the steps before it count, the rest are dropped)."""
         setup, run = self.setup, self.run
+        self.world.settle()  # DDP averages the first step's gradients: nobody waits there for rank 0's own work
         steps = chunk_length(run.progress, self.config, setup.batcher.steps, self.sync_every)
         chunk = run_chunk(setup, run, self.config, steps, self._time_fraction, self._model_lock)
         read, decision = self._read_back(chunk)
@@ -171,6 +172,7 @@ class TrainingLoop:
 
     def _recover_weights(self) -> str | None:
         """recover_weights on rank 0, whose outcome every rank follows (restored weights are broadcast)."""
+        self.world.solo()
         note = recover_weights(self.setup.model, self.setup.optimizer, self._model_lock, self._finite_weights)
         if not self.world.joined:
             return note
@@ -297,6 +299,7 @@ class TrainingLoop:
         """
         self._set_state("paused", "")
         while True:
+            self.world.solo()
             if self.world.is_main:
                 self.commands.wait(self.world.keepalive_s)
             decision = self._read(None)
@@ -315,6 +318,7 @@ class TrainingLoop:
     def _check(self, model=None) -> ValFigure:
         """A check between epoch ends: the estimate, or the full figure of a small split (rank 0's, shared)."""
         figure = None
+        self.world.solo()
         if self.world.is_main:
             with self._model_lock:
                 figure = self.validation.check(model or self.setup.model)
@@ -322,6 +326,7 @@ class TrainingLoop:
 
     def _full(self, model=None) -> ValFigure:
         figure = None
+        self.world.solo()
         if self.world.is_main:
             with self._model_lock:
                 figure = self.validation.full(model or self.setup.model)

@@ -1,4 +1,10 @@
-"""What a training session writes into its profile and reads back to resume (tensors and ProfileMeta)."""
+"""What a training session writes into its profile and reads back to resume (tensors and ProfileMeta).
+
+The carried hidden state is saved whole, (layers, batch, hidden) over every stream whatever the
+number of processes, so a profile resumes on any number of them: each takes its own rows. A
+distributed run also saves each rank's torch generator ("torch_rng_ranks"), which a resume on the
+same number of processes restores; rank 0's is "torch_rng", as for one process.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +16,7 @@ import torch
 from lstmtui.core import checkpoint
 from lstmtui.core.config import ModelConfig, TrainConfig
 from lstmtui.core.corpus import CleaningOptions
+from lstmtui.core.distributed import World, rank_seed
 from lstmtui.core.errors import LstmtuiError, ProfileError
 from lstmtui.core.events import SampleEvent
 from lstmtui.core.model import CharLSTM
@@ -33,6 +40,11 @@ def open_profile(store: ProfileStore, name: str, stack: ExitStack) -> ProfileMet
     if "latest" in meta.files:  # its weights file's real size and shapes, before any model is built
         checkpoint.check_model_fits(meta, name, "latest", store)
     return meta
+
+
+def read_profile(store: ProfileStore, name: str) -> ProfileMeta | None:
+    """The profile's metadata without locking it (another rank of the run holds the lock), or None if new."""
+    return store.load_meta(name) if store.exists(name) else None
 
 
 def saved_cleaning(meta: ProfileMeta) -> CleaningOptions:
@@ -77,11 +89,14 @@ def restore_training_state(
     config: TrainConfig,
     epoch_step: int,
     device: torch.device,
+    world: World | None = None,
 ) -> tuple[Hidden | None, Tensors | None]:
     """Load the optimizer, the RNG states, the carried hidden state and the best weights of an exact resume.
 
-    Returns (hidden state to carry or None, best weights or None).
+    Returns (hidden state to carry or None, best weights or None); in a distributed run, this rank's rows
+    of the hidden state and its own generator.
     """
+    world = world or World()
     optim = store.load_tensors(name, "optim")
     checkpoint.optimizer_from_tensors(optimizer, optim, list(meta.optim_groups), name)
     for group in optimizer.param_groups:
@@ -93,9 +108,15 @@ def restore_training_state(
     checkpoint.check_state_group(state, meta.model, name)
     if "torch_rng" in state:
         checkpoint.restore_torch_rng(state["torch_rng"], name)
+    ranks = state.get("torch_rng_ranks")
+    if world.rank > 0 and ranks is not None and ranks.shape[0] == world.size:
+        torch.set_rng_state(ranks[world.rank].clone())
+    elif world.rank > 0:  # saved by another number of processes: a generator of its own from here
+        torch.manual_seed(rank_seed(config.seed, world.rank, meta.progress.step))
     hidden = None
     if "h" in state and carried_state_fits(state["h"].shape[1], config.batch, epoch_step):
-        hidden = (state["h"].to(device), state["c"].to(device))
+        rows = world.rows(config.batch)
+        hidden = (state["h"][:, rows].contiguous().to(device), state["c"][:, rows].contiguous().to(device))
     checkpoint.restore_rng(meta.rng, name)
     try:
         best = store.load_tensors(name, "best")
@@ -112,9 +133,18 @@ def saved_weights(store: ProfileStore, name: str) -> Tensors | None:
         return None
 
 
-def profile_tensors(latest: Tensors, best: Tensors | None, optim: Tensors, hidden: Hidden | None) -> dict[str, Tensors]:
-    """The tensor groups of a save: weights, optimizer moments, carried state and the torch RNG."""
+def profile_tensors(
+    latest: Tensors,
+    best: Tensors | None,
+    optim: Tensors,
+    hidden: Hidden | None,
+    rank_rngs: torch.Tensor | None = None,
+) -> dict[str, Tensors]:
+    """The tensor groups of a save: weights, optimizer moments, carried state (every stream's) and the torch RNG
+    (``rank_rngs``: every rank's, in a distributed run)."""
     state = {"torch_rng": torch.get_rng_state()}
+    if rank_rngs is not None:
+        state["torch_rng_ranks"] = rank_rngs.contiguous()
     if hidden is not None:
         state["h"] = hidden[0].detach().to("cpu", copy=True).contiguous()
         state["c"] = hidden[1].detach().to("cpu", copy=True).contiguous()

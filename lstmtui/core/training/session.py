@@ -4,6 +4,10 @@
 go to listeners on the training thread; commands (pause, resume, stop, set_lr, request_sample,
 save_now) may come from any thread: they are queued and take effect at the next step boundary.
 A RunHost runs a session in a thread of its own for applications. It never imports user-interface code.
+
+In a distributed run (``world``, lstmtui.core.distributed) every rank runs a session: rank 0 locks
+the profile, prepares first and shares its resolved settings; it alone validates, samples and writes
+the profile, after every rank has sent it its carried hidden state.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import torch
 from lstmtui.core import checkpoint
 from lstmtui.core.config import TrainConfig
 from lstmtui.core.corpus import CleaningOptions, Corpus, Vocab
+from lstmtui.core.distributed import World
 from lstmtui.core.errors import ConfigError, LstmtuiError
 from lstmtui.core.events import (
     CheckpointEvent,
@@ -40,8 +45,8 @@ from lstmtui.core.training import profile_io, resolve
 from lstmtui.core.training.commands import Command, Commands
 from lstmtui.core.training.evaluation import training_sample
 from lstmtui.core.training.loop import TrainingLoop
-from lstmtui.core.training.prepare import Request, prepare
-from lstmtui.core.training.profile_io import Tensors
+from lstmtui.core.training.prepare import Request, prepare, prepare_ranks
+from lstmtui.core.training.profile_io import Hidden, Tensors
 from lstmtui.core.training.progress import LossLog, Progress, RunState
 from lstmtui.core.training.setup import Setup
 
@@ -65,7 +70,11 @@ class TrainingSession:
         extend_vocab: bool = False,
         corpus: Corpus | None = None,
         overrides: Mapping[str, object] | None = None,
+        world: World | None = None,
+        sync_every: int | None = None,
     ) -> None:
+        self.world = world or World()  # this process's place in a distributed run (one process by default)
+        self.sync_every = sync_every  # steps between reads of the device (None: by device, see deferred.py)
         self.corpus_paths = [str(p) for p in (corpus_paths or [])]
         self.config = (config or TrainConfig()).validate()  # replaced by the resolved settings when prepared
         self.overrides = dict(overrides or {})  # the settings typed this time (kept over a profile's)
@@ -208,7 +217,10 @@ class TrainingSession:
     def _prepare(self, stack: ExitStack) -> None:
         """Lock and read the profile, then prepare; ``setup`` is set last, once everything has succeeded."""
         if self.store is not None and self.profile_name:
-            self.saved = profile_io.open_profile(self.store, self.profile_name, stack)
+            if self.world.is_main:
+                self.saved = profile_io.open_profile(self.store, self.profile_name, stack)
+            else:  # rank 0 holds the lock and writes nothing before every rank has read
+                self.saved = profile_io.read_profile(self.store, self.profile_name)
         request = Request(
             self.corpus_paths,
             self.config,
@@ -219,7 +231,10 @@ class TrainingSession:
             self.extend_vocab,
             self.corpus,
         )
-        ready = prepare(request, self.saved, self._report_progress)
+        if self.world.joined:
+            ready = prepare_ranks(request, self.saved, self._report_progress, self.world)
+        else:
+            ready = prepare(request, self.saved, self._report_progress)
         if ready.fine_tune is not None:
             self._emit(ready.fine_tune)
         self.config, self.device_name, self.cleaning = ready.config, ready.device_name, ready.cleaning
@@ -257,11 +272,13 @@ class TrainingSession:
             save=self._save,
             sample=self._sample,
             saved_weights=self._saved_weights,
+            sync_every=self.sync_every,
         )
         return loop.train()
 
     def _fail(self, message: str, setting: str | None = None) -> FailedEvent:
-        if self.setup is not None and self.store is not None and self.profile_name:
+        # A distributed run's save needs every rank, which a failure may have left behind: it keeps its last save.
+        if self.setup is not None and self.store is not None and self.profile_name and not self.world.joined:
             try:
                 self._save("failed")
             except Exception:  # the original failure is the one to report
@@ -287,7 +304,8 @@ class TrainingSession:
     def _sample(self) -> None:
         """Emit a sample from a copy of the current weights."""
         cfg, p = self.config, self.run_state.progress
-        copied = self.weights() if cfg.sample_length > 0 else None
+        self.world.solo()  # rank 0 samples alone
+        copied = self.weights() if cfg.sample_length > 0 and self.world.is_main else None
         if copied is None:
             return
         prime, text = training_sample(*copied, cfg, p.step)
@@ -310,10 +328,27 @@ class TrainingSession:
         return profile_io.saved_weights(self.store, self.profile_name)
 
     def _save(self, reason: str) -> None:
-        """Save the profile; a failed save warns and leaves the previous version untouched."""
+        """Save the profile (every rank takes part; rank 0 writes); a failed save warns and leaves the previous
+        version untouched."""
         setup, run, name, provenance = self.setup, self.run_state, self.profile_name, self._provenance
         if self.store is None or not name or setup is None or provenance is None or self._vocab is None:
             return
+        world = self.world
+        hidden = run.hidden
+        if world.joined and hidden is not None:
+            hidden = (world.gather_rows(hidden[0], dim=1), world.gather_rows(hidden[1], dim=1))
+        rank_rngs = world.gather_rows(torch.get_rng_state()[None], dim=0) if world.size > 1 else None
+        world.solo()  # rank 0 writes alone
+        written = self._write(reason, hidden, rank_rngs) if world.is_main else True
+        if world.joined:
+            written = world.share([float(written)])[0] > 0
+        if written:
+            run.saved_step = run.progress.step
+
+    def _write(self, reason: str, hidden: Hidden | None, rank_rngs: torch.Tensor | None) -> bool:
+        """Write the profile with the run's whole carried state; False (and a warning) when it was not written."""
+        setup, run, name, provenance = self.setup, self.run_state, self.profile_name, self._provenance
+        assert self.store is not None and name and setup is not None and provenance is not None and self._vocab
         step, t0 = run.progress.step, time.perf_counter()
         try:
             with self._model_lock:
@@ -321,7 +356,7 @@ class TrainingSession:
                 optim, groups = checkpoint.optimizer_to_tensors(setup.optimizer)
             if not all(torch.isfinite(v).all() for v in latest.values() if v.is_floating_point()):
                 self._emit(WarningEvent(step=step, message="weights are not finite: not saved"))
-                return
+                return False
             progress = resolve.saved_progress(
                 run.progress, self.config, setup.batcher.steps, run.elapsed(), self.parameter_count, self.device_name
             )
@@ -336,15 +371,14 @@ class TrainingSession:
                 previous=self.saved,
                 samples=tuple(self._samples),
             )
-            tensors = profile_io.profile_tensors(latest, run.best_weights, optim, run.hidden)
+            tensors = profile_io.profile_tensors(latest, run.best_weights, optim, hidden, rank_rngs)
             path = self.store.save(name, meta, tensors)
-            run.saved_step = step
         except LstmtuiError as exc:
             self._emit(WarningEvent(step=step, message=str(exc)))
-            return
+            return False
         except OSError as exc:
             self._emit(WarningEvent(step=step, message=f"could not save profile {name}: {exc.strerror or exc}"))
-            return
+            return False
         seconds = time.perf_counter() - t0
         self._emit(
             CheckpointEvent(
@@ -356,3 +390,4 @@ class TrainingSession:
                 seconds=seconds,
             )
         )
+        return True

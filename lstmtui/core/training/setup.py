@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -32,7 +32,7 @@ class Setup:
     optimizer: torch.optim.Optimizer
     total_steps: int
     trainer: nn.Module | None = None
-    world: World = World()
+    world: World = field(default_factory=World)
 
     @property
     def step_model(self) -> nn.Module:

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from lstmtui.core.batching import StreamBatcher
 from lstmtui.core.errors import CorpusError
@@ -48,3 +49,26 @@ def test_uint8_input_gives_int64_windows():
 def test_too_short_for_batch_is_a_clear_error():
     with pytest.raises(CorpusError, match="smaller batch size"):
         StreamBatcher(np.arange(10), 64, 8)
+
+
+def test_ranks_take_contiguous_blocks_of_the_same_streams():
+    data = np.arange(5001)
+    whole = StreamBatcher(data, 8, 16)
+    parts = [StreamBatcher(data, 8, 16, rows=slice(r * 4, (r + 1) * 4)) for r in range(2)]
+    assert all(p.steps == whole.steps and p.chars_per_epoch == whole.chars_per_epoch for p in parts)
+    for k in range(whole.steps):
+        x, y = whole.window(k)
+        (x0, y0), (x1, y1) = parts[0].window(k), parts[1].window(k)
+        assert torch.equal(torch.cat([x0, x1]), x) and torch.equal(torch.cat([y0, y1]), y)
+
+
+def test_staged_windows_equal_the_plain_ones():
+    """Windows copied through the ring of staging buffers (pinned on CUDA) are the plain windows, the short
+    last one included, and none aliases a buffer that is refilled later."""
+    data = np.frombuffer(b"staged windows through a ring of buffers " * 40, dtype=np.uint8)
+    plain, staged = StreamBatcher(data, 3, 7), StreamBatcher(data, 3, 7, staging=2)
+    windows = [staged.window(k) for k in range(staged.steps)]  # all kept: a reused buffer must not show through
+    for k, (x, y) in enumerate(windows):
+        px, py = plain.window(k)
+        assert x.dtype == torch.int64 and torch.equal(x, px) and torch.equal(y, py)
+    assert windows[-1][0].shape[1] < 7

@@ -291,3 +291,65 @@ def test_samples_carry_the_share_copied_from_the_corpus(tmp_path):
         assert e.memorised == pytest.approx(index.share(e.text, e.prime))
     # a model of one repeated sentence writes that sentence: most of the last sample is copied
     assert samples[-1].memorised > 0.5
+
+
+def test_reading_the_device_every_few_steps_changes_nothing(corpus_file):
+    """The deferred path a GPU or a multi-process run takes (a read every 8 steps) trains exactly as a read
+    after every step: same losses, same checks and samples at the same steps, same weights."""
+    runs = {}
+    for every in (1, 8):
+        cfg = tiny_config(epochs=2, max_steps=60, dropout=0.2, layers=2, eval_every=7, sample_every=5)
+        session = TrainingSession([corpus_file], cfg, sync_every=every)
+        events = collect(session)
+        assert session.run().kind == "finished"
+        runs[every] = (
+            [(e.step, e.loss, e.lr) for e in events if e.kind == "step"],
+            [(e.kind, e.step) for e in events if e.kind in ("eval", "sample", "epoch")],
+            session.model.state_dict(),
+        )
+    assert len(runs[8][0]) == 60
+    assert runs[1][0] == runs[8][0] and runs[1][1] == runs[8][1]
+    assert all(torch.equal(runs[1][2][k], runs[8][2][k]) for k in runs[1][2])
+
+
+def test_a_chunk_ends_where_something_is_scheduled():
+    from lstmtui.core.training.deferred import chunk_length
+    from lstmtui.core.training.progress import Progress
+
+    cfg = tiny_config(eval_every=10, sample_every=4, max_steps=23)
+    assert chunk_length(Progress(step=0, epoch_step=0), cfg, 100, 32) == 4  # the sample at step 4
+    assert chunk_length(Progress(step=8, epoch_step=8), cfg, 100, 32) == 2  # the check at step 10
+    assert chunk_length(Progress(step=20, epoch_step=97), cfg, 100, 32) == 3  # the epoch's end
+    assert chunk_length(Progress(step=21, epoch_step=21), tiny_config(max_steps=23), 100, 32) == 2
+    assert chunk_length(Progress(step=21, epoch_step=21), tiny_config(), 100, 1) == 1
+
+
+@pytest.mark.parametrize("fused", [False, True])
+def test_a_non_finite_step_is_skipped_without_a_trace(fused):
+    """A NaN step changes nothing, Adam's step count included; with fused AdamW (CUDA's optimizer, run here
+    on the CPU) the skip happens on the device, through found_inf, without reading the flag back."""
+    from lstmtui.core.config import ModelConfig
+    from lstmtui.core.model import CharLSTM
+    from lstmtui.core.training.step import train_step
+
+    torch.manual_seed(0)
+    model = CharLSTM(ModelConfig(vocab_size=11, hidden=16, layers=1, dropout=0.0))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.0, fused=fused or None)
+    cfg = tiny_config()
+    x, y = torch.randint(0, 11, (4, 6)), torch.randint(0, 11, (4, 6))
+    device = torch.device("cpu")
+    loss, skipped, _ = train_step(model, optimizer, x, y, None, cfg, device)
+    assert not skipped and torch.isfinite(loss)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    steps = optimizer.state[model.head.weight]["step"].clone()
+    with torch.no_grad():
+        model.head.bias[0] = float("nan")  # the loss goes NaN, and so every gradient
+    _, skipped, _ = train_step(model, optimizer, x, y, None, cfg, device)
+    assert skipped
+    with torch.no_grad():
+        model.head.bias[0] = before["head.bias"][0]
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert torch.equal(optimizer.state[model.head.weight]["step"], steps)
+    # a flag from an earlier step of the same read skips a finite step too
+    _, skipped, _ = train_step(model, optimizer, x, y, None, cfg, device, skip=torch.tensor(True))
+    assert skipped and all(torch.equal(before[k], v) for k, v in model.state_dict().items())

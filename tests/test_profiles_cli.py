@@ -285,3 +285,22 @@ def test_list_json_gives_one_object_per_profile(store, capsys):
     assert rows[0]["error"].startswith("profile a: ") and "parameters" not in rows[0]
     assert rows[1]["error"] is None and rows[1]["layers"] == 2 and rows[1]["hidden"] == 32
     assert rows[1]["step"] == 900 and abs(rows[1]["best_val_bpc"] - 2.0) < 1e-9
+
+
+def _strict(text: str):
+    """json.loads that refuses the NaN/Infinity tokens Python's json writes by default."""
+
+    def refuse(token: str):
+        raise ValueError(f"non-JSON token {token}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_json_output_is_strict_even_for_a_diverged_history(store, capsys):
+    nan_train = [[0, 4.0, 0.0], [20, float("nan"), 2.0], [40, float("inf"), 4.0]]
+    save_profile(store, "diverged", history={"train": nan_train, "val": []})
+    code, out, _ = run_cli(capsys, "show", "diverged", "--json")
+    data = _strict(out)
+    assert code == 0 and [p[1] for p in data["history"]["train"]] == [4.0, None, None]
+    code, out, _ = run_cli(capsys, "list", "--json")
+    assert code == 0 and [_strict(line)["name"] for line in out.splitlines()] == ["diverged"]

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from lstmtui.commands.common import add_home_option, add_units_option
+from lstmtui.commands.common import add_home_option, add_units_option, finite_json
 from lstmtui.commands.profile_chart import learning_curve
 from lstmtui.core.profile_labels import best_label, corpus_label, epochs_label, parameters_label, time_label
 from lstmtui.core.units import format_count, format_size, loss_unit, printable, unit_label
@@ -183,7 +183,7 @@ def _list_json(store) -> int:
                 best_val_bpc=meta.best_bpc(),
                 updated=meta.updated,
             )
-        print(json.dumps(row, ensure_ascii=True))
+        print(json.dumps(finite_json(row), ensure_ascii=True, allow_nan=False))
     return 0
 
 
@@ -194,7 +194,7 @@ def _show(store, name: str, as_json: bool, verbose: bool = False, unit: str = "b
     meta = store.load_meta(name)
     data = meta.to_json()
     if as_json:
-        print(json.dumps(data, indent=2, ensure_ascii=True))
+        print(json.dumps(finite_json(data), indent=2, ensure_ascii=True, allow_nan=False))
         return 0
     lines = [f"profile {name}  ({store.path(name)})"]
     for key in ("created", "updated", "lstmtui_version", "torch_version") + (("format_version",) if verbose else ()):

@@ -228,3 +228,18 @@ def test_a_run_cut_short_before_any_check_finishes_with_the_full_figure_of_its_w
     _, val = session.corpus.split(session.config.val_fraction)
     assert math.isfinite(finished.best_val_loss)
     assert finished.best_val_loss == pytest.approx(full_split_loss(session.model, val, CPU).loss, rel=1e-6)
+
+
+def test_validation_predicts_the_time_of_what_ends_a_run(trained):
+    model, val = trained
+    validation = Validation(val, 4000, CPU)
+    assert validation.estimates
+    guess = validation.final_seconds(fallback_chars_per_s=1e6)  # nothing measured yet: from the fallback
+    assert guess == pytest.approx((validation.plan.chars_read + len(val)) / 1e6, rel=0.1)  # (+ warm-ups)
+    check = validation.check(model)
+    assert validation.predicted_seconds(False, 1e6) == pytest.approx(check.seconds)
+    full = validation.full(model)
+    assert validation.predicted_seconds(True, 1e6) == pytest.approx(full.seconds)
+    # the end of a run: a check of the last weights, then the full-split figure of the kept ones
+    assert validation.final_seconds(1e6) == pytest.approx(check.seconds + full.seconds)
+    assert Validation(val, 10**9, CPU).final_seconds(1e6) < guess  # a split read whole: one read

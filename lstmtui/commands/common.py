@@ -195,8 +195,8 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
         "--eval-max-chars",
         type=int,
         default=D.eval_max_chars,
-        help="at most this many validation characters per mid-epoch check; epoch ends use all "
-        f"(default: {D.eval_max_chars})",
+        help="validation characters a check between epoch ends scores, in windows spread over the split "
+        f"(an estimate of the full split); epoch ends and the finish read all of it (default: {D.eval_max_chars})",
     )
     g.add_argument(
         "--sample-every",

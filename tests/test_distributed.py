@@ -221,3 +221,25 @@ def test_a_pause_outlasts_the_timeout_and_a_killed_rank_ends_the_run(tmp_path):
     assert store.load_meta("pk").progress.step == saves[-1]
     model, _vocab, _meta = load_model(store, "pk", "latest")
     assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_the_gpu_check_runs_its_cpu_smoke(tmp_path):
+    """scripts/gpu_check.sh --cpu-smoke: every measurement of the GPU check, tiny, on the CPU, and its table."""
+    results = tmp_path / "check.json"
+    proc = subprocess.run(
+        ["bash", str(REPO / "scripts" / "gpu_check.sh"), "--cpu-smoke", "--json", str(results)],
+        env={**os.environ, "PYTHON": sys.executable, "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT_S,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    data = json.loads(results.read_text())
+    rows = {r["name"]: r for r in data["rows"]}
+    assert data["meta"]["device"].startswith("cpu")
+    assert "on cpu" in proc.stdout  # the table's heading names the device
+    for name in ("1x32 batch 8 fp32 chars/s", "generation chars/s", "torchrun DDP (1 process) chars/s"):
+        assert rows[name]["value"] > 0, rows[name]
+    assert 0 < rows["1x32 batch 8 fp32 share of bare loop"]["value"]
+    assert rows["generation first char"]["value"] > 0
+    assert any(name.startswith("time to 1.40 nats") for name in rows)

@@ -50,6 +50,8 @@ def title(run: dict[str, Any]) -> str:
     sections = run.get("sections") or list(SECTIONS)
     text = f"lstmtui bench: {run['corpus']} ({run['corpus_chars']:,} chars)"
     text += f", torch {run['torch']}, {run['threads']} threads"
+    if run.get("device"):
+        text += f", on {run['device']}"
     if len(sections) < len(SECTIONS):
         text += f"; sections: {', '.join(sections)}"
     if "quality" in sections:

@@ -11,6 +11,7 @@ import torch
 
 from lstmtui.bench.ceiling import ceiling_section
 from lstmtui.bench.generation import generation_models, generation_section
+from lstmtui.bench.gpu import gpu_section
 from lstmtui.bench.quality import BASELINE_HIDDEN, BASELINE_LAYERS, quality_section
 from lstmtui.bench.rows import SECTIONS, Log, quiet
 from lstmtui.bench.service import service_section
@@ -66,6 +67,7 @@ def run_bench(
         "minutes": minutes,
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
+        "device": _device_name(config.device),
         "cpus": os.cpu_count(),
         "started": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
@@ -75,6 +77,7 @@ def run_bench(
         rows += ceiling_section(mc, config.batch, config.seq_len, mm_s, log)
     if "training" in only:
         rows += training_section(corpus, config, steps, mm_s / 3, log, hiddens)
+        rows += gpu_section(corpus, log)  # 2x512 and 3x1024 at batch 256 against a bare loop, when CUDA is here
     kept: dict = {}
     if "quality" in only:
         rows += quality_section(corpus, config, minutes, snapshots, log, kept, baseline_size, baseline=baseline)
@@ -95,3 +98,10 @@ def run_bench(
         rows += startup_section(corpus_path, corpus_gb, 3 if quick else 10, log, config)
     run["finished"] = time.strftime("%Y-%m-%d %H:%M:%S")
     return {"meta": run, "rows": rows}
+
+
+def _device_name(name: str) -> str:
+    """The device the run trains on, as the table's heading names it."""
+    from lstmtui.core.device import describe, pick_device
+
+    return describe(pick_device(name))

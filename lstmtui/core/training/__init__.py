@@ -7,6 +7,8 @@
 - ``setup``: what a prepared session trains with, and the memory check made before building it.
 - ``loop``: TrainingLoop, step -> maybe evaluate -> maybe sample -> maybe save.
 - ``step``: one optimisation step, its learning rate, recovery from non-finite weights.
+- ``deferred``: runs of steps the host does not wait for, read back once (every step on one CPU process).
+- ``decisions``: what rank 0 decides for every rank at a read (commands, the budget's clock).
 - ``progress``: Progress (where a run stands), LossLog (its loss curve), Rate (its speed), RunState.
 - ``evaluation``: evaluate() (the validation loss) and training samples.
 - ``profile_io``: what a session saves into its profile and restores from it.

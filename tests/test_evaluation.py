@@ -242,4 +242,6 @@ def test_validation_predicts_the_time_of_what_ends_a_run(trained):
     assert validation.predicted_seconds(True, 1e6) == pytest.approx(full.seconds)
     # the end of a run: a check of the last weights, then the full-split figure of the kept ones
     assert validation.final_seconds(1e6) == pytest.approx(check.seconds + full.seconds)
+    again = validation.check(model)  # the slowest time seen is the one predicted
+    assert validation.predicted_seconds(False, 1e6) == pytest.approx(max(check.seconds, again.seconds))
     assert Validation(val, 10**9, CPU).final_seconds(1e6) < guess  # a split read whole: one read

@@ -149,8 +149,9 @@ class Validation:
         self.data = data
         self.device = device
         self.plan = WindowPlan.for_split(len(data), max_chars)
-        # evaluation time per character read, once measured, for estimates and full reads apart: an
-        # estimate reads its many windows side by side, faster per character than 32 streams do
+        # the slowest evaluation time per character read yet, for estimates and full reads apart (an
+        # estimate reads its many windows side by side, faster per character than 32 streams do): the
+        # time kept back for the last validation of a budgeted run must hold on a machine whose speed varies
         self._seconds_per_char: dict[bool, float] = {}  # full? -> seconds
 
     @property
@@ -193,7 +194,7 @@ class Validation:
 
     def _timed(self, full: bool, seconds: float, chars: int) -> None:
         if chars > 0 and seconds > 0:
-            self._seconds_per_char[full] = seconds / chars
+            self._seconds_per_char[full] = max(seconds / chars, self._seconds_per_char.get(full, 0.0))
 
 
 def sample_prime(vocab: Vocab) -> str:

@@ -164,8 +164,9 @@ def _events(log: Path) -> list[dict]:
     return [json.loads(line) for line in lines]
 
 
-def _rank_pid(mark: str, rank: int) -> int | None:
-    """The pid of the worker of rank ``rank`` among the processes whose environment holds ``mark``."""
+def _marked(mark: str, rank: int | None = None) -> list[int]:
+    """The processes whose environment holds ``mark`` (and RANK=``rank``, if given): the launcher, torchrun, workers."""
+    found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -173,9 +174,17 @@ def _rank_pid(mark: str, rank: int) -> int | None:
             environ = (entry / "environ").read_bytes().split(b"\0")
         except OSError:
             continue
-        if f"LSTMTUI_TEST_MARK={mark}".encode() in environ and f"RANK={rank}".encode() in environ:
-            return int(entry.name)
-    return None
+        if f"LSTMTUI_TEST_MARK={mark}".encode() in environ and (rank is None or f"RANK={rank}".encode() in environ):
+            found.append(int(entry.name))
+    return found
+
+
+def _kill_marked(mark: str) -> None:
+    for pid in _marked(mark):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
 
 
 @pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="finds the rank's process through /proc")
@@ -185,7 +194,7 @@ def test_a_pause_outlasts_the_timeout_and_a_killed_rank_ends_the_run(tmp_path):
     corpus = tmp_path / "short.txt"
     corpus.write_text(sums_text(300))  # about 30 steps an epoch: an epoch's save comes every second or so
     home, log, mark = tmp_path / "home", tmp_path / "run.jsonl", f"m{os.getpid()}"
-    env = run_env(home, LSTMTUI_DIST_TIMEOUT="4", LSTMTUI_TEST_MARK=mark)
+    env = run_env(home, LSTMTUI_DIST_TIMEOUT="6", LSTMTUI_TEST_MARK=mark)
     args = [str(corpus), *TINY, "--batch", "8", "--seq-len", "8", "--epochs", "100000", "--sample-length", "20"]
     proc = subprocess.Popen(
         [sys.executable, "-m", "lstmtui", "train", *args, "--nproc", "2", "--profile", "pk", "--log-jsonl", str(log)],
@@ -202,23 +211,25 @@ def test_a_pause_outlasts_the_timeout_and_a_killed_rank_ends_the_run(tmp_path):
         assert client.request("pause")["type"] == "ack"
         _wait(lambda: any(e["event"] == "state" and e["state"] == "paused" for e in _events(log)), 30, "the pause")
         paused_at = max(e["step"] for e in _events(log) if e["event"] == "step")
-        time.sleep(6)  # longer than the 4 s the collectives wait: rank 0 keeps the ranks talking
+        time.sleep(8)  # longer than the 6 s a collective waits: the ranks wait at the store's barrier
         assert max(e["step"] for e in _events(log) if e["event"] == "step") == paused_at
         assert client.request("resume")["type"] == "ack"
         _wait(lambda: max(e["step"] for e in _events(log) if e["event"] == "step") > paused_at + 40, 60, "training")
         client.close()
-        os.kill(_wait(lambda: _rank_pid(mark, 1), 10, "rank 1's process"), signal.SIGKILL)
+        os.kill(_wait(lambda: _marked(mark, rank=1), 10, "rank 1's process")[0], signal.SIGKILL)
         _out, err = proc.communicate(timeout=120)
+    except (AssertionError, OSError, subprocess.TimeoutExpired) as exc:
+        _kill_marked(mark)  # the launcher, torchrun (in a session of its own) and the workers
+        _out, err = proc.communicate()
+        raise AssertionError(f"{exc}\n{err[-3000:]}") from None
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode != 0
+        _kill_marked(mark)
+    assert proc.returncode != 0, err[-3000:]
     assert "lstmtui: error: a process of the distributed run is gone" in err, err
     assert "the profile keeps its last save" in err
     saves = [e["step"] for e in _events(log) if e["event"] == "checkpoint"]
     store = ProfileStore(home)
-    assert store.load_meta("pk").progress.step == saves[-1]
+    assert store.load_meta("pk").progress.step == saves[-1], err[-3000:]
     model, _vocab, _meta = load_model(store, "pk", "latest")
     assert all(torch.isfinite(p).all() for p in model.parameters())
 

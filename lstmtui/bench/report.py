@@ -50,12 +50,12 @@ def title(run: dict[str, Any]) -> str:
     sections = run.get("sections") or list(SECTIONS)
     text = f"lstmtui bench: {run['corpus']} ({run['corpus_chars']:,} chars)"
     text += f", torch {run['torch']}, {run['threads']} threads"
-    if run.get("device"):
-        text += f", on {run['device']}"
     if len(sections) < len(SECTIONS):
         text += f"; sections: {', '.join(sections)}"
     if "quality" in sections:
         text += f"; {run['minutes']:g} min of training for each quality run"
+    if run.get("device"):  # the device it trained on: a CPU's threads are named above
+        text += f"; on {str(run['device']).split(' (')[0]}"
     return text
 
 

@@ -114,6 +114,7 @@ class TrainingLoop:
         times = read.step_times(chunk)
         for loss, lr, chars, (seconds, elapsed) in zip(read.losses, chunk.lrs, chunk.chars, times, strict=False):
             self._count_step(loss, lr, chars, seconds, elapsed)
+        decision = decision or self._decided(self._decide())
         if read.skipped_at is not None:
             return decision, False
         run.hidden = chunk.hidden
@@ -259,24 +260,31 @@ class TrainingLoop:
 
     # ----- rank 0's decisions, at the reads -----
 
-    def _read_back(self, chunk: Chunk | None) -> tuple[ChunkRead, Decision]:
-        """Read a chunk back and take rank 0's decision, in one collective: (ChunkRead, Decision)."""
-        values = self._decision_values() if self.world.is_main else Decision().values()
+    def _read_back(self, chunk: Chunk | None) -> tuple[ChunkRead, Decision | None]:
+        """Read a chunk back and, in a distributed run, take rank 0's decision in the same collective.
+
+        One process decides after the chunk's events instead (``_decided``): a command sent while they
+        were shown then acts before the next step, as when every step is read.
+        """
+        joined = self.world.joined
+        values = self._decide().values() if joined and self.world.is_main else Decision().values()
         self.commands.take()
         read, shared = read_chunk(chunk, self.world, self.commands.stopping, values)
-        decision = Decision.from_values(shared)
-        self._time_fraction = decision.time_fraction
-        return read, decision
+        return read, (self._decided(Decision.from_values(shared)) if joined else None)
 
     def _read(self, chunk: Chunk | None) -> Decision:
-        return self._read_back(chunk)[1]
+        return self._read_back(chunk)[1] or self._decided(self._decide())
 
-    def _decision_values(self) -> list[float]:
-        """Rank 0's decision from its commands and clock, as shared."""
+    def _decided(self, decision: Decision) -> Decision:
+        self._time_fraction = decision.time_fraction
+        return decision
+
+    def _decide(self) -> Decision:
+        """Rank 0's decision from its commands and clock."""
         every_min, budget = self.config.save_every_min, self.config.time_budget_s
         due = every_min > 0 and time.perf_counter() - self.run.tally.last_save >= every_min * 60
         deadline = self._deadline() if budget > 0 else 0.0
-        return decide(self.commands, elapsed=self.run.elapsed(), deadline=deadline, save_due=due).values()
+        return decide(self.commands, elapsed=self.run.elapsed(), deadline=deadline, save_due=due)
 
     def _apply(self, decision: Decision) -> str:
         """Wait out a pause, take a new learning rate; 'stopped' when asked to stop, else ''."""

@@ -21,6 +21,10 @@ import torch
 
 from lstmtui.core.errors import CorpusError
 
+# Pinned memory the staging buffers may take: past it, fewer buffers, and the host may then wait for
+# a copy to finish before it refills a buffer (only with windows of tens of megabytes).
+MAX_STAGING_BYTES = 256 * 2**20
+
 
 class StreamBatcher:
     """Yields (inputs, targets) windows of shape (streams, <=seq_len) over contiguous streams.
@@ -89,6 +93,7 @@ class _StagingRing:
     def __init__(self, depth: int, rows: int, seq_len: int, device: torch.device) -> None:
         self.device = device
         self.cuda = device.type == "cuda"
+        depth = max(2, min(depth, MAX_STAGING_BYTES // (16 * rows * seq_len)))
         buffers = [torch.empty(2 * rows * seq_len, dtype=torch.int64) for _ in range(depth)]
         self.buffers = [b.pin_memory() for b in buffers] if self.cuda else buffers
         self.copied: list[torch.cuda.Event | None] = [None] * depth

@@ -8,7 +8,7 @@ the default process group: gloo for host tensors, and NCCL for CUDA tensors wher
 The rules that keep N ranks on one trajectory:
 
 - ``--batch`` is the global number of TBPTT streams; rank r trains the contiguous rows
-  ``stream_rows(batch, world)`` and carries their hidden state. DDP averages the gradients, so the
+  ``world.rows(batch)`` and carries their hidden state. DDP averages the gradients, so the
   update is the one a single process makes on all rows.
 - Rank 0 alone decides what depends on a clock, a command or a validation figure, and ``share``s
   its decision (a few floats); every rank then takes the same branch, so no collective is left
@@ -39,8 +39,8 @@ from torch import nn
 from lstmtui.core.errors import ConfigError, LstmtuiError
 
 TIMEOUT_ENV = "LSTMTUI_DIST_TIMEOUT"  # seconds a collective waits for the other ranks
-# Long enough for rank 0's own work while the others wait (reading a large corpus, a full validation,
-# a save); a pause does not count: rank 0 keeps the ranks talking while paused (``keepalive_s``).
+# Ranks reach a collective together (work done alone ends at a barrier first), so this only bounds
+# how long a rank waits for a peer that hangs inside one.
 DEFAULT_TIMEOUT_S = 1800.0
 MAX_KEEPALIVE_S = 10.0
 BARRIER_POLL_S = 0.02

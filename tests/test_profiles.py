@@ -953,3 +953,9 @@ def test_an_old_version_whose_records_cannot_be_read_is_kept(store):
     store.save("tiny", make_meta(step=2), make_tensors())
     assert old.is_dir() and (old / "extra.bin").exists()
     assert store.load_meta("tiny").progress.step == 2
+
+
+def test_unique_name_skips_a_name_a_run_holds_before_its_first_save(store):
+    with store.lock("fresh"):
+        assert not store.exists("fresh")
+        assert store.unique_name("fresh") == "fresh-2"

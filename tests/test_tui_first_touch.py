@@ -75,8 +75,16 @@ async def close(pilot) -> None:
 # ----- typing a seed -----
 
 
+async def _no_idle_wait(*_args, **_kwargs) -> None:
+    await asyncio.sleep(0)
+
+
 @SIZES
-def test_typing_a_seed_while_training_is_text_and_changes_nothing(size, tmp_path):
+def test_typing_a_seed_while_training_is_text_and_changes_nothing(size, tmp_path, monkeypatch):
+    # Pilot waits after every key until the process's CPU time stops advancing (at most a second
+    # each), which never happens while the training thread runs: the keys go in as one burst
+    # instead, as a paste or a slow link delivers them.
+    monkeypatch.setattr("textual.app.wait_for_idle", _no_idle_wait)
     corpus = write_corpus(tmp_path / "long.txt", size=400_000)
     config = tiny_config(epochs=50, eval_every=0)
     app = LstmtuiApp(AppOptions(corpus_paths=[str(corpus)], config=config))
@@ -87,7 +95,7 @@ def test_typing_a_seed_while_training_is_text_and_changes_nothing(size, tmp_path
             assert await wait_for(pilot, lambda: app.stats.state == "training")
             profile = app.profile_name
             await pilot.press("3", *typed, *" def parse")
-            await pilot.pause()
+            await pilot.pause(0.3)
             seed = app.query_one("#seed")
             assert seed.value == "".join(keys.typed_character(k) for k in typed) + " def parse"
             assert app.focused is seed
@@ -95,9 +103,10 @@ def test_typing_a_seed_while_training_is_text_and_changes_nothing(size, tmp_path
             assert app.stats.state == "training" and app.profile_name == profile
 
             # the new-run form starts from the run: its corpus and settings
-            await pilot.press("escape", "n")
-            await pilot.pause(0.2)
-            assert isinstance(app.screen, SettingsScreen)
+            await pilot.press("escape")
+            await pilot.pause(0.3)
+            await pilot.press("n")
+            assert await wait_for(pilot, lambda: isinstance(app.screen, SettingsScreen), timeout=10)
             form = app.screen
             assert form.query_one("#f-corpus").value == str(corpus)
             assert (form.query_one("#f-hidden").value, form.query_one("#f-layers").value) == ("32", "1")

@@ -85,12 +85,16 @@ class ProfileStore:
         return self.path(name).is_dir()
 
     def unique_name(self, base: str) -> str:
-        """A valid, unused name made from any text (e.g. a corpus file stem), adding -2, -3... if taken."""
+        """A valid, unused name made from any text (e.g. a corpus file stem), adding -2, -3... if taken.
+
+        A name is taken by a saved profile and also by its lock file: a run that has started but not
+        yet saved holds ``.NAME.lock`` already, and a second run under that name would be refused.
+        """
         text = unicodedata.normalize("NFKD", str(base)).encode("ascii", "ignore").decode("ascii")
         text = re.sub(r"[^A-Za-z0-9_.-]+", "-", text)
         text = re.sub(r"\.{2,}", ".", text).strip("-.")[:MAX_NAME].rstrip("-.") or "profile"
         candidate, n = text, 2
-        while (self.root / candidate).exists():
+        while (self.root / candidate).exists() or (self.root / f".{candidate}.lock").exists():
             suffix = f"-{n}"
             candidate = text[: MAX_NAME - len(suffix)].rstrip("-.") + suffix
             n += 1

@@ -8,7 +8,8 @@ import math
 import time
 from datetime import datetime, timezone
 
-from lstmtui.core.units import format_count, format_duration
+from lstmtui.commands.common import add_units_option
+from lstmtui.core.units import format_count, format_duration, in_unit, loss_unit, unit_label
 from lstmtui.service import RunClient, RunRecord, ServiceError, list_runs
 
 ASK_TIMEOUT_S = 3.0
@@ -23,20 +24,22 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         description="List the training runs of this user that are running now (detached or in a terminal); "
         "what dead runs left behind is removed.",
     )
-    parser.add_argument("--json", action="store_true", help="one JSON array of runs, for scripts")
+    parser.add_argument("--json", action="store_true", help="one JSON array of runs, for scripts (losses in nats)")
+    add_units_option(parser)
     parser.set_defaults(handler=run, parser=parser)
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
     """List the live runs."""
+    unit = loss_unit(args.units)
     rows = [describe(record) for record in list_runs()]
     if args.json:
         print(json.dumps(rows, indent=1, allow_nan=False))
     elif not rows:
         print("no runs are training")
     else:
-        print(table(rows))
+        print(table(rows, unit))
     return 0
 
 
@@ -83,9 +86,9 @@ def describe(record: RunRecord) -> dict:
     return row
 
 
-def table(rows: list[dict]) -> str:
-    """The runs as aligned columns."""
-    lines = [COLUMNS]
+def table(rows: list[dict], unit: str = "bits") -> str:
+    """The runs as aligned columns, losses in ``unit`` (named in the heading)."""
+    lines = [tuple(f"{c} ({unit_label(unit)})" if c == "VAL LOSS" else c for c in COLUMNS)]
     for row in rows:
         epoch = "-" if row["epoch"] is None else f"{row['epoch']}/{row['epochs'] or '?'}"
         since = datetime.fromisoformat(row["started"]).astimezone().strftime("%Y-%m-%d %H:%M")
@@ -96,7 +99,7 @@ def table(rows: list[dict]) -> str:
                 row["state"],
                 "-" if row["step"] is None else str(row["step"]),
                 epoch,
-                _loss(row["val_loss"]),
+                _loss(row["val_loss"], unit),
                 "-" if row["chars_per_s"] is None else format_count(row["chars_per_s"]),
                 f"{since} ({format_duration(row['running_s'])})",
             )
@@ -105,5 +108,5 @@ def table(rows: list[dict]) -> str:
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip() for line in lines)
 
 
-def _loss(value: object) -> str:
-    return f"{value:.4f}" if isinstance(value, (int, float)) and math.isfinite(value) else "-"
+def _loss(value: object, unit: str) -> str:
+    return f"{in_unit(value, unit):.4f}" if isinstance(value, (int, float)) and math.isfinite(value) else "-"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import socket
 import stat
 import threading
@@ -12,6 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
+from test_runhost import sums_text
+from test_runhost import tiny_config as runhost_config
 
 from lstmtui.core.config import TrainConfig
 from lstmtui.core.events import StepEvent
@@ -27,30 +28,9 @@ from lstmtui.service.server import MAX_ERRORS
 WAIT_S = 120  # generous: the machine may be busy; no test measures time
 
 
-def sums_text(n_lines: int, seed: int = 0) -> str:
-    rng = random.Random(seed)
-    return "".join(f"{a}+{b}={a + b}\n" for a, b in ((rng.randint(0, 49), rng.randint(0, 49)) for _ in range(n_lines)))
-
-
 def tiny_config(**kw) -> TrainConfig:
-    base = dict(
-        hidden=32,
-        layers=1,
-        seq_len=16,
-        batch=8,
-        epochs=1000,
-        lr=1e-2,
-        warmup_steps=5,
-        dropout=0.0,
-        eval_every=0,
-        sample_every=0,
-        sample_length=20,
-        save_every_min=0.0,
-        threads=1,
-        val_fraction=0.1,
-    )
-    base.update(kw)
-    return TrainConfig(**base).validate()
+    """The run-host tests' tiny model, training for long (served runs are stopped by the tests) with no checks."""
+    return runhost_config(**{"epochs": 1000, "eval_every": 0, "sample_every": 0, **kw})
 
 
 @pytest.fixture

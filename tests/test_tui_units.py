@@ -97,6 +97,10 @@ def test_status_shows_state_progress_and_errors():
     )
     text = render_status(stats).plain
     assert "failed" in text and "epoch 2/4" in text and "corpus too short" in text
+    assert "step 15/40" in text
+    # under a time budget the total is where the budget is forecast to end, and reads as approximate
+    budgeted = render_status(replace(stats, state="training", total_steps=3906, total_forecast=True)).plain
+    assert "step 15/≈3,906" in budgeted
 
 
 def test_status_names_the_device_and_bf16_training():
@@ -160,6 +164,7 @@ def test_run_view_turns_events_into_new_stats_values():
     assert start.state == "starting" and start.step == 0, "values are replaced, never changed"
     assert (s.prepare, s.state, s.step, s.epochs, s.val_bpc) == ("encoding 25%", "training", 250, 10, 2.1)
     assert s.best_bpc == 1.4 / math.log(2) and s.saved == "step 250 (best)"
+    assert not s.total_forecast and run_view.with_step(s, replace(step(251), forecast=True)).total_forecast
     failed = run_view.with_event(s, FailedEvent(message="diverged"))
     assert (failed.state, failed.error) == ("failed", "diverged")
     assert run_view.stopped(s).state == "stopped" and run_view.stopped(failed).state == "failed"

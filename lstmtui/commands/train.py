@@ -297,7 +297,7 @@ def _plain_line(event, unit: str = "bits") -> str | None:
     label = unit_label(unit)
     if kind == "step":
         return (
-            f"step {event.step}/{event.total_steps} epoch {event.epoch} "
+            f"step {event.step}/{'≈' if event.forecast else ''}{event.total_steps} epoch {event.epoch} "
             f"loss {format_loss(event.loss, unit, 4)} {label} "
             f"lr {event.lr:.2e} {event.chars_per_s:,.0f} chars/s eta {_fmt_time(event.eta_s)}"
         )

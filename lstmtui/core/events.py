@@ -57,7 +57,8 @@ class FineTuneEvent(Event):
 @dataclass(frozen=True)
 class StepEvent(Event):
     """Metrics after one optimisation step; ``epoch`` counts from 1, ``total_steps`` and ``eta_s`` are
-    forecast from the loop as it runs (under a time budget, the step the budget will end at)."""
+    forecast from the loop as it runs (under a time budget, the step the budget will end at, and then
+    ``forecast`` is true: the total moves with the machine's speed, so it is shown as approximate)."""
 
     kind: ClassVar[str] = "step"
     step: int
@@ -71,6 +72,7 @@ class StepEvent(Event):
     elapsed_s: float
     eta_s: float
     skipped: bool = False
+    forecast: bool = False
 
 
 @dataclass(frozen=True)

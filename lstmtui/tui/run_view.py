@@ -46,6 +46,7 @@ def with_step(s: TrainingStats, step: StepEvent) -> TrainingStats:
         epoch_step=step.epoch_step,
         steps_per_epoch=step.steps_per_epoch,
         total_steps=step.total_steps,
+        total_forecast=step.forecast,
         loss=step.loss,
         lr=step.lr,
         chars_per_s=step.chars_per_s,

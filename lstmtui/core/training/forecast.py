@@ -12,6 +12,7 @@ passes, so the displayed total and ETA follow what the loop really does.
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass
 
 # Until a kind of work has been seen, it is guessed from the step time: validation reads characters
@@ -19,8 +20,14 @@ from dataclasses import dataclass
 EVAL_SPEEDUP = 2.5
 # A sampled character costs about this share of a training step (one forward of one stream).
 SAMPLE_STEP_SHARE = 0.05
-OUTLIER = 4.0  # a plain step this many times slower than usual had something unscheduled in it
-SETTLED = 500  # plain steps after which their time is a moving average of about this many
+OUTLIER = 4.0  # a plain step this many times slower than the median had something unscheduled in it
+# The step time is a moving average over about the last HORIZON of the plain steps seen (at least
+# SETTLED): a shared machine's speed swings by a fifth for tens of seconds at a time, and a window
+# that grows with the run averages over more of those swings the longer it runs, while still
+# forgetting a start that ran at another speed.
+SETTLED = 500
+HORIZON = 0.5
+MEDIAN_OF = 101  # recent plain steps whose median is "usual" for the outlier test
 
 
 @dataclass(frozen=True)
@@ -61,6 +68,8 @@ class RunForecast:
         self.schedule = schedule
         self.step_s = 0.0  # a training step with nothing after it
         self._plain = 0  # plain intervals seen
+        self._recent: deque[float] = deque(maxlen=MEDIAN_OF)  # the latest plain intervals
+        self._usual = 0.0  # their median: an outlier's threshold that a burst of slow steps cannot raise
         self._extra: dict[str, float] = {}  # seconds of each kind of extra work, once seen
         self._other_s = 0.0  # unscheduled time seen
         self._observed_s = 0.0  # time covered by observed intervals
@@ -82,11 +91,14 @@ class RunForecast:
             self._extra_interval(kinds, interval - self.step_s)
 
     def _plain_interval(self, interval: float) -> None:
-        if self._plain >= 10 and interval > OUTLIER * self.step_s:
-            self._other_s += interval - self.step_s
+        if self._plain >= 10 and interval > OUTLIER * self._usual:
+            self._other_s += interval - self._usual
             return
         self._plain += 1
-        alpha = max(1.0 / self._plain, 1.0 / SETTLED)
+        self._recent.append(interval)
+        if self._plain <= 25 or self._plain % 25 == 0:  # a median of 101 numbers, now and then
+            self._usual = sorted(self._recent)[len(self._recent) // 2]
+        alpha = max(1.0 / self._plain, 1.0 / max(SETTLED, HORIZON * self._plain))
         self.step_s += alpha * (interval - self.step_s)
 
     def _extra_interval(self, kinds: tuple[str, ...], extra: float) -> None:

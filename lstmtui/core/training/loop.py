@@ -149,6 +149,7 @@ class TrainingLoop:
                 chars_per_s=tally.rate.chars_per_s(),
                 elapsed_s=elapsed,
                 eta_s=eta,
+                forecast=self.config.time_budget_s > 0,
             )
         )
 

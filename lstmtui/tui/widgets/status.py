@@ -42,6 +42,7 @@ class TrainingStats:
     steps_per_epoch: int = 0
     step: int = 0
     total_steps: int = 0
+    total_forecast: bool = False  # the total is where a time budget is forecast to end
     loss: float = math.nan
     lr: float = math.nan
     chars_per_s: float = 0.0
@@ -90,7 +91,7 @@ def render_status(s: TrainingStats, width: int = 30, unit: str = "bits") -> Text
     else:
         t.append("epoch –\n", style="dim")
     if s.total_steps:
-        t.append(f"step {s.step:,}/{s.total_steps:,}\n")
+        t.append(f"step {s.step:,}/{'≈' if s.total_forecast else ''}{s.total_steps:,}\n")
     else:
         t.append(f"step {s.step:,}\n")
     eta = s.eta_s if s.state in ("training", "paused") else math.nan  # an ended run has nothing left

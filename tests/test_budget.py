@@ -293,7 +293,13 @@ def test_a_budgeted_run_shows_the_step_it_really_ends_at(tmp_path):
     # change twofold within seconds (the forecast's accuracy itself is tested on a clock of its own above)
     assert max(abs(total - finished.step) for total in shown) <= 0.5 * finished.step
     assert all(e.forecast for e in steps), "a budget's total is a forecast, and says so"
-    from lstmtui.commands.train import _plain_line
+    from lstmtui.commands.train import RichReporter, _plain_line
 
     assert f"step {steps[0].step}/≈{steps[0].total_steps} " in _plain_line(steps[0])
+    bar = RichReporter()
+    try:
+        bar(steps[0])
+        assert bar.progress.tasks[0].fields["approx"] == "≈"
+    finally:
+        bar.progress.stop()
     assert steps[-1].eta_s <= cfg.time_budget_s

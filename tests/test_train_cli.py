@@ -177,6 +177,7 @@ def test_the_rich_display_says_it_fine_tunes_and_ends_with_the_finished_line(cor
     )
     finished = screen.rindex("finished")
     assert screen.rindex("ch/s") < finished  # the progress bar is not drawn again under the last line
+    assert "/≈" not in screen, "a run of fixed epochs knows its total"
     assert "best val" in screen[finished:]
 
 

@@ -354,7 +354,7 @@ class RichReporter:
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
-            TextColumn("{task.completed}/{task.total}"),
+            TextColumn("{task.completed}/{task.fields[approx]}{task.total}"),
             TextColumn("loss [cyan]{task.fields[loss]}"),
             TextColumn("val [magenta]{task.fields[val]}[/] " + unit_label(unit)),
             TextColumn("{task.fields[rate]} ch/s"),
@@ -362,7 +362,7 @@ class RichReporter:
             console=self.console,
             refresh_per_second=4,
         )
-        self.task = self.progress.add_task("preparing", total=None, loss="-", val="-", rate="-", eta="?")
+        self.task = self.progress.add_task("preparing", total=None, approx="", loss="-", val="-", rate="-", eta="?")
         self.val = "-"
         self.progress.start()
 
@@ -387,6 +387,7 @@ class RichReporter:
                 description=f"epoch {event.epoch}",
                 completed=event.step,
                 total=event.total_steps,
+                approx="≈" if event.forecast else "",  # a time budget's total is a forecast
                 loss=format_loss(event.loss, self.unit),
                 val=self.val,
                 rate=f"{event.chars_per_s:,.0f}",

@@ -230,7 +230,7 @@ def test_the_forecast_averages_over_more_of_a_swinging_speed_the_longer_the_run(
     schedule = Schedule(1000, eval_every=500, sample_every=500, step_chars=1024, check_chars=32_800, full_chars=144_339)
     seen, final = simulate(schedule, 120.0, step_s=0.03, check_s=0.5, sample_s=0.4, epoch_s=1.5, swing=0.2)
     late = [(t, pred) for t, pred in seen if t >= 60.0]
-    # a fixed 500-step average follows each swing (5.1% off in the second half); one over half the run, 3.4%
+    # a 500-step moving average follows each swing (5.1% off in the second half); the mean of the run does not
     assert max(abs(pred - final) / final for t, pred in late) < 0.04
 
 

@@ -100,7 +100,7 @@ def test_status_shows_state_progress_and_errors():
     assert "step 15/40" in text
     # under a time budget the total is where the budget is forecast to end, and reads as approximate
     budgeted = render_status(replace(stats, state="training", total_steps=3906, total_forecast=True)).plain
-    assert "step 15/≈3,906" in budgeted
+    assert "step 15/≈3,906" in budgeted and "epoch 2/≈4" in budgeted
 
 
 def test_status_names_the_device_and_bf16_training():

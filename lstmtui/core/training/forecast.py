@@ -21,12 +21,10 @@ EVAL_SPEEDUP = 2.5
 # A sampled character costs about this share of a training step (one forward of one stream).
 SAMPLE_STEP_SHARE = 0.05
 OUTLIER = 4.0  # a plain step this many times slower than the median had something unscheduled in it
-# The step time is a moving average over about the last HORIZON of the plain steps seen (at least
-# SETTLED): a shared machine's speed swings by a fifth for tens of seconds at a time, and a window
-# that grows with the run averages over more of those swings the longer it runs, while still
-# forgetting a start that ran at another speed.
-SETTLED = 500
-HORIZON = 0.5
+# The step time is the mean of every plain step so far: a shared machine's speed swings by a fifth
+# for tens of seconds at a time, either way, and over eight recorded runs the whole run's mean
+# predicted the rest better than moving averages over the last 500 steps or the last half or quarter
+# of the run (docs/performance.md, "The forecast of a budget's end").
 MEDIAN_OF = 101  # recent plain steps whose median is "usual" for the outlier test
 
 
@@ -98,8 +96,7 @@ class RunForecast:
         self._recent.append(interval)
         if self._plain <= 25 or self._plain % 25 == 0:  # a median of 101 numbers, now and then
             self._usual = sorted(self._recent)[len(self._recent) // 2]
-        alpha = max(1.0 / self._plain, 1.0 / max(SETTLED, HORIZON * self._plain))
-        self.step_s += alpha * (interval - self.step_s)
+        self.step_s += (interval - self.step_s) / self._plain
 
     def _extra_interval(self, kinds: tuple[str, ...], extra: float) -> None:
         """Share the extra time of an interval among its kinds: the unseen ones get what the seen leave."""

@@ -29,7 +29,11 @@ def main() -> None:
     data = torch.tensor([index[c] for c in text[:2_000_000]])
     torch.manual_seed(0)
     model = nn.ModuleDict(
-        {"emb": nn.Embedding(len(chars), 64), "lstm": nn.LSTM(64, 256, 2, batch_first=True), "out": nn.Linear(256, len(chars))}
+        {
+            "emb": nn.Embedding(len(chars), 64),
+            "lstm": nn.LSTM(64, 256, 2, batch_first=True),
+            "out": nn.Linear(256, len(chars)),
+        }
     )
     opt = torch.optim.AdamW(model.parameters(), 4e-3)
     batch, seq = 16, 64

@@ -17,3 +17,9 @@ def test_ps_names_its_unit_and_converts_the_loss():
     bits, nats = table([ROW], "bits"), table([ROW], "nats")
     assert "VAL LOSS (bits/char)" in bits.splitlines()[0] and "2.5000" in bits.splitlines()[1]
     assert "VAL LOSS (nats/char)" in nats.splitlines()[0] and f"{math.log(2.0) * 2.5:.4f}" in nats.splitlines()[1]
+
+
+def test_ps_marks_a_time_budgets_epoch_count_as_a_forecast():
+    fixed, budgeted = table([ROW]), table([dict(ROW, epochs=4, forecast=True)])
+    assert "1/3 " in fixed.splitlines()[1] and "≈" not in fixed
+    assert "1/≈4 " in budgeted.splitlines()[1]

@@ -55,6 +55,7 @@ def describe(record: RunRecord) -> dict:
         "total_steps": None,
         "epoch": None,
         "epochs": None,
+        "forecast": False,  # whether total_steps and epochs are where a time budget is forecast to end
         "val_loss": None,
         "best_val_loss": None,
         "chars_per_s": None,
@@ -72,12 +73,18 @@ def describe(record: RunRecord) -> dict:
     step = snapshot.get("last_step") or {}
     evaluation = snapshot.get("last_eval") or {}
     config = snapshot.get("config") or {}
+    forecast = bool(step.get("forecast"))
+    epochs = config.get("epochs")
+    if forecast and step.get("steps_per_epoch") and step.get("total_steps"):
+        # a budget's configured epochs are only a cap; the forecast says where it ends
+        epochs = max(1, round(step["total_steps"] / step["steps_per_epoch"]))
     row.update(
         state=str(snapshot.get("state") or "?"),
         step=step.get("step"),
         total_steps=step.get("total_steps"),
         epoch=step.get("epoch"),  # the epoch under way, from 1
-        epochs=config.get("epochs"),
+        epochs=epochs,
+        forecast=forecast,
         val_loss=evaluation.get("val_loss"),
         best_val_loss=snapshot.get("best_val_loss"),
         chars_per_s=step.get("chars_per_s"),
@@ -90,7 +97,8 @@ def table(rows: list[dict], unit: str = "bits") -> str:
     """The runs as aligned columns, losses in ``unit`` (named in the heading)."""
     lines = [tuple(f"{c} ({unit_label(unit)})" if c == "VAL LOSS" else c for c in COLUMNS)]
     for row in rows:
-        epoch = "-" if row["epoch"] is None else f"{row['epoch']}/{row['epochs'] or '?'}"
+        mark = "≈" if row.get("forecast") else ""
+        epoch = "-" if row["epoch"] is None else f"{row['epoch']}/{mark}{row['epochs'] or '?'}"
         since = datetime.fromisoformat(row["started"]).astimezone().strftime("%Y-%m-%d %H:%M")
         lines.append(
             (

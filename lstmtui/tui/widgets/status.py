@@ -85,8 +85,9 @@ def render_status(s: TrainingStats, width: int = 30, unit: str = "bits") -> Text
     if s.epochs:
         frac = s.epoch_step / s.steps_per_epoch if s.steps_per_epoch else 0.0
         epochs = f"{'≈' if s.total_forecast else ''}{s.epochs}"  # a time budget's epochs are forecast too
-        bar_w = max(4, width - 18 - s.total_forecast)  # the mark takes a column of the bar
-        t.append(f"epoch {max(1, min(s.epoch, s.epochs))}/{epochs} ")  # counted from 1, like events
+        label = f"epoch {max(1, min(s.epoch, s.epochs))}/{epochs} "  # counted from 1, like events
+        bar_w = max(4, min(width - 18, width - 7 - len(label)))  # a long label shortens the bar, never wraps
+        t.append(label)
         t.append(_bar(frac, bar_w), style="green")
         t.append(f" {frac:4.0%}\n")
     else:

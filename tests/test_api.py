@@ -121,6 +121,7 @@ EVENT_FIELDS = {
         "elapsed_s",
         "eta_s",
         "skipped",
+        "forecast",
     ),
     "EvalEvent": ("step", "epoch", "val_loss", "val_bpc", "best_val_loss", "elapsed_s", "estimate", "stderr"),
     "EpochEvent": (

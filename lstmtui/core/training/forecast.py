@@ -22,9 +22,10 @@ EVAL_SPEEDUP = 2.5
 SAMPLE_STEP_SHARE = 0.05
 OUTLIER = 4.0  # a plain step this many times slower than the median had something unscheduled in it
 # The step time is the mean of every plain step so far: a shared machine's speed swings by a fifth
-# for tens of seconds at a time, either way, and over eight recorded runs the whole run's mean
-# predicted the rest better than moving averages over the last 500 steps or the last half or quarter
-# of the run (docs/performance.md, "The forecast of a budget's end").
+# for tens of seconds at a time, either way, and replayed over nine recorded runs the whole run's
+# mean predicted the rest as well as moving averages over the last 500 steps or the last half of
+# the run on the short ones and better on the long ones (docs/performance.md, "The forecast of a
+# budget's end").
 MEDIAN_OF = 101  # recent plain steps whose median is "usual" for the outlier test
 
 

@@ -6,6 +6,8 @@ import hashlib
 import os
 import re
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO
 
@@ -89,8 +91,10 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def verify_file(label: str, path: Path, entry: FileEntry) -> None:
-    """Check a group file's size and sha256 before anything parses it."""
+@contextmanager
+def _open_checked(label: str, path: Path, entry: FileEntry) -> Iterator[tuple[BinaryIO, int]]:
+    """A group file opened for reading, (file, size), once its real size is the one its record states;
+    a missing or unreadable file (in the body too) becomes a one-line ProfileError."""
     try:
         with open_regular(label, path) as f:
             size = os.fstat(f.fileno()).st_size
@@ -98,35 +102,29 @@ def verify_file(label: str, path: Path, entry: FileEntry) -> None:
                 raise ProfileError(
                     f"{label}: {path.name} is truncated or altered ({size} bytes, expected {entry.size})"
                 )
-            digest = hashlib.sha256()
-            while chunk := f.read(CHUNK):
-                digest.update(chunk)
+            yield f, size
     except FileNotFoundError:
         if path.parent.is_dir():
             raise ProfileError(f"{label}: {path.name} is missing") from None
         raise  # the whole version was replaced meanwhile: the caller looks again
     except OSError as exc:
         raise ProfileError(f"{label}: cannot read {path.name}: {os_reason(exc)}") from None
+
+
+def verify_file(label: str, path: Path, entry: FileEntry) -> None:
+    """Check a group file's size and sha256 before anything parses it."""
+    digest = hashlib.sha256()
+    with _open_checked(label, path, entry) as (f, _size):
+        while chunk := f.read(CHUNK):
+            digest.update(chunk)
     if digest.hexdigest() != entry.sha256:
         raise ProfileError(f"{label}: {path.name} is corrupt (its checksum does not match)")
 
 
 def tensor_header(label: str, path: Path, entry: FileEntry) -> dict[str, TensorEntry]:
     """A group file's tensor list from its header, after checking its real size; no tensor data is read."""
-    try:
-        with open_regular(label, path) as f:
-            size = os.fstat(f.fileno()).st_size
-            if size != entry.size:
-                raise ProfileError(
-                    f"{label}: {path.name} is truncated or altered ({size} bytes, expected {entry.size})"
-                )
-            return read_header(f, size, label, path.name)
-    except FileNotFoundError:
-        if path.parent.is_dir():
-            raise ProfileError(f"{label}: {path.name} is missing") from None
-        raise  # the whole version was replaced meanwhile: the caller looks again
-    except OSError as exc:
-        raise ProfileError(f"{label}: cannot read {path.name}: {os_reason(exc)}") from None
+    with _open_checked(label, path, entry) as (f, size):
+        return read_header(f, size, label, path.name)
 
 
 def check_safetensors_header(label: str, path: Path) -> None:
